@@ -1,0 +1,31 @@
+//! kennel's simulator: world files, Rapier physics, a CPU renderer, `Env`/`VecEnv` and
+//! streaming of transitions to a learner.
+//!
+//! Data flows one way: a [`WorldSpec`] (a validated `worlds/*.json`) and an episode seed make a
+//! [`World`] (Rapier); a [`Renderer`] turns it into RGB frames; [`Env`] wraps both with
+//! Gymnasium's `reset`/`step`; [`VecEnv`] runs many over a thread pool; [`stream`] sends their
+//! transitions over a bounded channel. Nothing here knows about learning.
+
+mod build;
+mod env;
+mod episode;
+mod error;
+pub mod render;
+mod seed;
+mod policy;
+mod spec;
+pub mod stream;
+mod vec_env;
+mod visual;
+mod world;
+
+pub use env::{ACTION_DIM, Action, Env, Info, Observation, Step};
+pub use episode::{BodyVariation, EpisodeParams, Goal, PlanarPose, wrap_angle};
+pub use error::SimError;
+pub use render::{Frame, Renderer};
+pub use seed::SeedSequence;
+pub use spec::*;
+pub use policy::{Policy, SmoothRandomPolicy};
+pub use vec_env::VecEnv;
+pub use visual::MeshKind;
+pub use world::{STATE_PER_BODY, World, WorldSnapshot};

@@ -1,0 +1,31 @@
+//! What the renderer draws: unit meshes placed on bodies (or fixed in the world), with colours.
+
+use rapier3d::glamx::Mat4;
+use rapier3d::prelude::RigidBodyHandle;
+
+/// The unit meshes every drawable is made of; each is tessellated once per renderer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MeshKind {
+    /// The cube `[-1, 1]³`.
+    Cube,
+    /// The sphere of radius 1.
+    Sphere,
+    /// The open-ended-free cylinder of radius 1 from z = -1 to 1, with caps.
+    Cylinder,
+    /// The square `[-1, 1]²` at z = 0, facing +z (ground, hazard patches).
+    Quad,
+    /// The disc of radius 1 at z = 0, facing +z (goal pads).
+    Disc,
+}
+
+/// One drawable: a unit mesh, where it sits, and its colour.
+#[derive(Clone, Debug)]
+pub(crate) struct Visual {
+    pub mesh: MeshKind,
+    /// The body it moves with; `None` for decals fixed in the world.
+    pub body: Option<RigidBodyHandle>,
+    /// `body_from_mesh` when attached to a body, else `world_from_mesh`.
+    pub transform: Mat4,
+    /// RGB in `[0, 1]` (display values, no gamma).
+    pub colour: [f32; 3],
+}

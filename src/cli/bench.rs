@@ -1,0 +1,84 @@
+//! `kennel bench`: throughput tables (and one JSON object with `--json`).
+
+use clap::{Args, Subcommand};
+
+use crate::bench::{SimBenchConfig, SimBenchReport, sim_bench};
+use crate::world_files::load_world;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Physics, rendering and pixel-env throughput of a world.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// World file or shipped world name.
+    #[arg(long, default_value = "two_rooms")]
+    world: String,
+    /// Environments in the vector-env measurements.
+    #[arg(long, default_value_t = 16)]
+    envs: usize,
+    /// Threads for the all-threads measurement (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Timed repeats per measurement (medians are reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Env steps per repeat of the pixel-env measurements.
+    #[arg(long, default_value_t = 8_000)]
+    env_steps: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Sim(args) => {
+            anyhow::ensure!(args.envs > 0, "--envs must be at least 1");
+            anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");
+            let threads = if args.threads == 0 {
+                std::thread::available_parallelism().map_or(1, usize::from)
+            } else {
+                args.threads
+            };
+            let spec = load_world(&args.world)?;
+            if !args.json {
+                eprintln!(
+                    "measuring {} ({} repeats each, medians; {} envs, 1 and {threads} threads)…",
+                    spec.name, args.repeats, args.envs
+                );
+            }
+            let config = SimBenchConfig {
+                envs: args.envs,
+                threads,
+                repeats: args.repeats,
+                env_steps: args.env_steps.max(args.envs),
+            };
+            let report = sim_bench(&spec, &config)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print_table(&report);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_table(r: &SimBenchReport) {
+    println!(
+        "| {} (action repeat {}, {} envs) | median of {} |",
+        r.world, r.action_repeat, r.envs, r.repeats
+    );
+    println!("|---|---|");
+    println!("| physics steps/s, 1 thread | {:.0} ({:.1} µs/step) |", r.physics_steps_per_s, r.physics_us_per_step);
+    println!("| render 64×64 | {:.1} µs/frame |", r.render_us_per_frame_64);
+    println!("| render 128×128 | {:.1} µs/frame |", r.render_us_per_frame_128);
+    println!("| pixel env steps/s, 1 thread | {:.0} |", r.pixel_env_steps_per_s_1_thread);
+    println!(
+        "| pixel env steps/s, {} threads | {:.0} ({:.2}× one thread) |",
+        r.threads, r.pixel_env_steps_per_s_all_threads, r.all_threads_speedup
+    );
+}

@@ -1,0 +1,59 @@
+//! Command-line interface: one file per subcommand.
+
+mod bench;
+mod render;
+mod rollout;
+mod worlds;
+
+use clap::{Parser, Subcommand};
+
+/// kennel: an embodied physics simulation that streams camera frames and actions to an
+/// in-process JEPA learner.
+#[derive(Debug, Parser)]
+#[command(name = "kennel", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List, validate and describe world files.
+    #[command(subcommand)]
+    Worlds(worlds::WorldsCommand),
+    /// Render one frame of a world to a PNG.
+    Render(render::RenderArgs),
+    /// Run many environments with smooth random actions; write frames and a summary.
+    Rollout(rollout::RolloutArgs),
+    /// Measure throughput and print a table (and JSON).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Sets up `tracing` on stderr.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Worlds(command) => worlds::run(command),
+        Command::Render(args) => render::run(&args),
+        Command::Rollout(args) => rollout::run(&args),
+        Command::Bench(command) => bench::run(command),
+    }
+}

@@ -1,0 +1,20 @@
+//! `kennel`: the command-line front end (and, later, the desktop app) of the kennel simulator
+//! and learner. Each subcommand lives in `cli/`; this file parses and dispatches.
+
+mod bench;
+mod cli;
+mod world_files;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.verbose);
+    match cli::run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
