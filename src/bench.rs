@@ -60,7 +60,9 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Runs `f` `repeats` times (after one warm-up) and returns the median of what it returns.
 fn median_of(repeats: usize, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     f()?;
-    let values = (0..repeats.max(1)).map(|_| f()).collect::<anyhow::Result<Vec<_>>>()?;
+    let values = (0..repeats.max(1))
+        .map(|_| f())
+        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(median(values))
 }
 
@@ -119,8 +121,18 @@ pub fn sim_bench(spec: &Arc<WorldSpec>, config: &SimBenchConfig) -> anyhow::Resu
     let (mut one, mut all) = (Vec::new(), Vec::new());
     pixel_env_steps_per_s(spec, config.envs, 1, config.env_steps / 4)?;
     for _ in 0..repeats.max(1) {
-        one.push(pixel_env_steps_per_s(spec, config.envs, 1, config.env_steps)?);
-        all.push(pixel_env_steps_per_s(spec, config.envs, config.threads, config.env_steps)?);
+        one.push(pixel_env_steps_per_s(
+            spec,
+            config.envs,
+            1,
+            config.env_steps,
+        )?);
+        all.push(pixel_env_steps_per_s(
+            spec,
+            config.envs,
+            config.threads,
+            config.env_steps,
+        )?);
     }
     let speedups: Vec<f64> = one.iter().zip(&all).map(|(o, a)| a / o).collect();
     Ok(SimBenchReport {

@@ -8,8 +8,7 @@ use rapier3d::prelude::*;
 use crate::episode::{BodyVariation, EpisodeParams};
 use crate::visual::{MeshKind, Visual};
 use crate::{
-    ActuatorSpec, BodyKind, GoalSpec, MaterialSpec, PlacedShapeSpec, ShapeSpec, WallSpec,
-    WorldSpec,
+    ActuatorSpec, BodyKind, GoalSpec, MaterialSpec, PlacedShapeSpec, ShapeSpec, WallSpec, WorldSpec,
 };
 
 /// Height of floor decals above the ground, so the depth test keeps them on top.
@@ -154,14 +153,11 @@ impl Builder<'_> {
             let offset = Vec3::from(placed.offset) * variation.scale;
             let rotation = rotation_from_deg(placed.rotation_deg);
             let parts = shape_parts(&placed.shape, variation.scale);
-            let body_from_collider =
-                Pose::from_parts(offset, rotation * parts.shape_from_collider);
+            let body_from_collider = Pose::from_parts(offset, rotation * parts.shape_from_collider);
             let collider = collider_for(parts.collider, material, body_from_collider);
-            self.physics.colliders.insert_with_parent(
-                collider,
-                handle,
-                &mut self.physics.bodies,
-            );
+            self.physics
+                .colliders
+                .insert_with_parent(collider, handle, &mut self.physics.bodies);
             let body_from_shape = Mat4::from_rotation_translation(rotation, offset);
             for (mesh, shape_from_mesh) in parts.meshes {
                 self.visuals.push(Visual {
@@ -207,7 +203,8 @@ impl Builder<'_> {
                 offset: [0.0; 3],
                 rotation_deg: [0.0; 3],
             };
-            let body = RigidBodyBuilder::fixed().pose(Pose::from_parts(mid, Quat::from_rotation_z(yaw)));
+            let body =
+                RigidBodyBuilder::fixed().pose(Pose::from_parts(mid, Quat::from_rotation_z(yaw)));
             let no_scale = BodyVariation {
                 scale: 1.0,
                 ..variation
@@ -216,7 +213,14 @@ impl Builder<'_> {
         }
     }
 
-    fn decal(&mut self, mesh: MeshKind, centre: [f32; 2], half: [f32; 2], lift: f32, colour: [f32; 3]) {
+    fn decal(
+        &mut self,
+        mesh: MeshKind,
+        centre: [f32; 2],
+        half: [f32; 2],
+        lift: f32,
+        colour: [f32; 3],
+    ) {
         self.visuals.push(Visual {
             mesh,
             body: None,
@@ -252,13 +256,14 @@ pub(crate) fn build_world(spec: &WorldSpec, params: &EpisodeParams) -> BuiltWorl
         let mut position = Vec3::from(body.position);
         position.x += variation.offset[0];
         position.y += variation.offset[1];
-        let mut rotation = Quat::from_rotation_z(variation.yaw) * rotation_from_deg(body.rotation_deg);
-        if Some(body.name.as_str()) == object_name {
-            if let Some(start) = params.object_start {
-                position.x = start.position[0];
-                position.y = start.position[1];
-                rotation = Quat::from_rotation_z(start.yaw) * rotation_from_deg(body.rotation_deg);
-            }
+        let mut rotation =
+            Quat::from_rotation_z(variation.yaw) * rotation_from_deg(body.rotation_deg);
+        if Some(body.name.as_str()) == object_name
+            && let Some(start) = params.object_start
+        {
+            position.x = start.position[0];
+            position.y = start.position[1];
+            rotation = Quat::from_rotation_z(start.yaw) * rotation_from_deg(body.rotation_deg);
         }
         let angvel = Vec3::from(body.angular_velocity_deg) * (std::f32::consts::PI / 180.0);
         let rigid_body = match body.kind {
@@ -291,7 +296,10 @@ pub(crate) fn build_world(spec: &WorldSpec, params: &EpisodeParams) -> BuiltWorl
         );
     }
     if let Some(marker) = &spec.task.goal_marker {
-        let goal = params.goal.object_pose.map_or(params.goal.agent_position, |p| p.position);
+        let goal = params
+            .goal
+            .object_pose
+            .map_or(params.goal.agent_position, |p| p.position);
         builder.decal(
             MeshKind::Disc,
             goal,
@@ -320,7 +328,12 @@ pub(crate) fn build_world(spec: &WorldSpec, params: &EpisodeParams) -> BuiltWorl
         offset: [0.0; 3],
         rotation_deg: [0.0; 3],
     };
-    let agent = builder.body(agent_body, &[agent_shape], &agent_spec.material, &agent_variation);
+    let agent = builder.body(
+        agent_body,
+        &[agent_shape],
+        &agent_spec.material,
+        &agent_variation,
+    );
 
     BuiltWorld {
         physics: builder.physics,

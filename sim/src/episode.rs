@@ -108,7 +108,11 @@ impl EpisodeParams {
         let door_centres = spec
             .walls
             .iter()
-            .map(|wall| wall.door.as_ref().map(|door| uniform(&mut rng, door.centre)))
+            .map(|wall| {
+                wall.door
+                    .as_ref()
+                    .map(|door| uniform(&mut rng, door.centre))
+            })
             .collect();
 
         let mut variations: BTreeMap<String, BodyVariation> = BTreeMap::new();
@@ -176,20 +180,20 @@ impl EpisodeParams {
                 yaw_deg,
                 ..
             } => {
-                let object_radius = spec
-                    .bodies
-                    .iter()
-                    .find(|b| &b.name == object)
-                    .map_or(0.0, |b| {
-                        let scale = variations.get(object).map_or(1.0, |v| v.scale);
-                        scale
-                            * b.shapes
-                                .iter()
-                                .map(|s| {
-                                    s.offset[0].hypot(s.offset[1]) + s.shape.footprint_radius()
-                                })
-                                .fold(0.0, f32::max)
-                    });
+                let object_radius =
+                    spec.bodies
+                        .iter()
+                        .find(|b| &b.name == object)
+                        .map_or(0.0, |b| {
+                            let scale = variations.get(object).map_or(1.0, |v| v.scale);
+                            scale
+                                * b.shapes
+                                    .iter()
+                                    .map(|s| {
+                                        s.offset[0].hypot(s.offset[1]) + s.shape.footprint_radius()
+                                    })
+                                    .fold(0.0, f32::max)
+                        });
                 let (object_position, _) = sampler.draw(
                     &mut rng,
                     object_start_regions,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
 
 use crate::{Action, Observation, Policy, SimError, Step, VecEnv};
 
@@ -157,7 +157,9 @@ fn produce(
     let mut observations: Vec<Observation> = vec_env.reset()?.into_iter().map(|(o, _)| o).collect();
     let mut actions = Vec::with_capacity(observations.len());
     'stream: while !stop.load(Ordering::Relaxed)
-        && config.max_batches.is_none_or(|max| stats.batches_sent < max)
+        && config
+            .max_batches
+            .is_none_or(|max| stats.batches_sent < max)
     {
         let mut batch = TransitionBatch {
             index: stats.batches_sent,
@@ -204,10 +206,7 @@ impl TransitionStream {
 
     /// The next batch if one arrives within `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<TransitionBatch> {
-        match self.receiver.as_ref()?.recv_timeout(timeout) {
-            Ok(batch) => Some(batch),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.receiver.as_ref()?.recv_timeout(timeout).ok()
     }
 
     /// Batches waiting in the channel (never more than its capacity).
@@ -226,7 +225,9 @@ impl TransitionStream {
         self.receiver = None;
         match self.producer.take() {
             Some(handle) => handle.join().unwrap_or_else(|_| {
-                Err(SimError::Snapshot("the stream's producer thread panicked".to_owned()))
+                Err(SimError::Snapshot(
+                    "the stream's producer thread panicked".to_owned(),
+                ))
             }),
             None => Ok(StreamStats::default()),
         }

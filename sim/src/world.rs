@@ -148,7 +148,8 @@ impl World {
 
     /// The pushed object's planar pose (push tasks only).
     pub fn object_pose(&self) -> Option<PlanarPose> {
-        self.object.map(|handle| planar_pose(&self.physics.bodies[handle]))
+        self.object
+            .map(|handle| planar_pose(&self.physics.bodies[handle]))
     }
 
     /// The planar pose of a tracked (dynamic or kinematic) body or the agent, by name.
@@ -278,10 +279,10 @@ impl World {
         self.visuals.iter().map(move |visual| {
             let world_from_mesh = match visual.body {
                 Some(handle) => {
-                    let world_from_body = overrides
-                        .iter()
-                        .find(|(h, _)| *h == handle)
-                        .map_or_else(|| self.physics.bodies[handle].position().to_mat4(), |(_, m)| *m);
+                    let world_from_body = overrides.iter().find(|(h, _)| *h == handle).map_or_else(
+                        || self.physics.bodies[handle].position().to_mat4(),
+                        |(_, m)| *m,
+                    );
                     world_from_body * visual.transform
                 }
                 None => visual.transform,
@@ -306,8 +307,8 @@ impl World {
             let body = &self.physics.bodies[handle];
             let current = planar_pose(body);
             // Keep the object's tilt; replace its yaw and planar position.
-            let rotation = rapier3d::glamx::Quat::from_rotation_z(pose.yaw - current.yaw)
-                * *body.rotation();
+            let rotation =
+                rapier3d::glamx::Quat::from_rotation_z(pose.yaw - current.yaw) * *body.rotation();
             overrides.push((
                 handle,
                 Mat4::from_rotation_translation(

@@ -73,10 +73,22 @@ fn print_table(r: &SimBenchReport) {
         r.world, r.action_repeat, r.envs, r.repeats
     );
     println!("|---|---|");
-    println!("| physics steps/s, 1 thread | {:.0} ({:.1} µs/step) |", r.physics_steps_per_s, r.physics_us_per_step);
-    println!("| render 64×64 | {:.1} µs/frame |", r.render_us_per_frame_64);
-    println!("| render 128×128 | {:.1} µs/frame |", r.render_us_per_frame_128);
-    println!("| pixel env steps/s, 1 thread | {:.0} |", r.pixel_env_steps_per_s_1_thread);
+    println!(
+        "| physics steps/s, 1 thread | {:.0} ({:.1} µs/step) |",
+        r.physics_steps_per_s, r.physics_us_per_step
+    );
+    println!(
+        "| render 64×64 | {:.1} µs/frame |",
+        r.render_us_per_frame_64
+    );
+    println!(
+        "| render 128×128 | {:.1} µs/frame |",
+        r.render_us_per_frame_128
+    );
+    println!(
+        "| pixel env steps/s, 1 thread | {:.0} |",
+        r.pixel_env_steps_per_s_1_thread
+    );
     println!(
         "| pixel env steps/s, {} threads | {:.0} ({:.2}× one thread) |",
         r.threads, r.pixel_env_steps_per_s_all_threads, r.all_threads_speedup

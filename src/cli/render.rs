@@ -43,7 +43,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
             None => bail!(
                 "world `{}` has no camera `{name}`; its cameras: {}",
                 spec.name,
-                cameras.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                cameras
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         },
     };

@@ -132,10 +132,15 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
         final_state_hash_env0: format!("{hash:016x}"),
     };
     let summary_path = args.out.join("summary.json");
-    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("cannot write {}", summary_path.display()))?;
+    std::fs::write(
+        &summary_path,
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", summary_path.display()))?;
 
-    println!("| world | envs | threads | env steps | episodes | successes | hazard entries | env steps/s |");
+    println!(
+        "| world | envs | threads | env steps | episodes | successes | hazard entries | env steps/s |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     println!(
         "| {} | {} | {} | {} | {} | {} | {} | {:.0} |",

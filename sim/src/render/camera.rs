@@ -22,6 +22,8 @@ pub struct Camera {
     pub height: u32,
     /// Supersampling factor per axis (1 or 2).
     pub supersample: u32,
+    /// Pixels per unit of `size / depth` on the output image: `(height / 2) / tan(fov / 2)`.
+    pub focal_px: f32,
 }
 
 impl Camera {
@@ -44,6 +46,7 @@ impl Camera {
             width,
             height,
             supersample: spec.supersample,
+            focal_px: 0.5 * height as f32 / (0.5 * spec.fov_deg.to_radians()).tan(),
         }
     }
 

@@ -53,7 +53,8 @@ impl Frame {
         let mut x0 = 0usize;
         for frame in frames {
             for y in 0..frame.height as usize {
-                let src = &frame.rgb[y * frame.width as usize * 3..(y + 1) * frame.width as usize * 3];
+                let src =
+                    &frame.rgb[y * frame.width as usize * 3..(y + 1) * frame.width as usize * 3];
                 let dst = (y * width as usize + x0) * 3;
                 out.rgb[dst..dst + src.len()].copy_from_slice(src);
             }

@@ -6,10 +6,8 @@ use rapier3d::glamx::Vec3;
 
 use crate::MeshKind;
 
-/// Segments around a sphere or cylinder: enough for round outlines at 64–256 pixels.
-const SEGMENTS: u32 = 16;
-/// Rings from pole to pole of a sphere.
-const RINGS: u32 = 8;
+/// Segments around round meshes at each level of detail, coarse to fine.
+const LEVELS: [u32; 5] = [6, 8, 12, 16, 32];
 
 /// A closed (or one-sided, for flat decals) triangle mesh, counter-clockwise seen from outside.
 #[derive(Clone, Debug, Default)]
@@ -51,13 +49,14 @@ impl Mesh {
         }
     }
 
-    /// The sphere of radius 1 (a UV sphere).
-    pub fn sphere() -> Self {
+    /// The sphere of radius 1: a UV sphere of `SEGMENTS` segments and `SEGMENTS / 2` rings.
+    pub fn sphere(segments: u32) -> Self {
+        let (rings, segments) = ((segments / 2).max(2), segments.max(3));
         let mut positions = vec![Vec3::Z];
-        for ring in 1..RINGS {
-            let polar = PI * ring as f32 / RINGS as f32;
-            for seg in 0..SEGMENTS {
-                let azimuth = TAU * seg as f32 / SEGMENTS as f32;
+        for ring in 1..rings {
+            let polar = PI * ring as f32 / rings as f32;
+            for seg in 0..segments {
+                let azimuth = TAU * seg as f32 / segments as f32;
                 positions.push(Vec3::new(
                     polar.sin() * azimuth.cos(),
                     polar.sin() * azimuth.sin(),
@@ -67,18 +66,18 @@ impl Mesh {
         }
         positions.push(-Vec3::Z);
         let south = positions.len() as u32 - 1;
-        let ring_start = |ring: u32| 1 + (ring - 1) * SEGMENTS;
+        let ring_start = |ring: u32| 1 + (ring - 1) * segments;
         let mut triangles = Vec::new();
-        for seg in 0..SEGMENTS {
-            let next = (seg + 1) % SEGMENTS;
+        for seg in 0..segments {
+            let next = (seg + 1) % segments;
             triangles.push([0, ring_start(1) + seg, ring_start(1) + next]);
-            let last = ring_start(RINGS - 1);
+            let last = ring_start(rings - 1);
             triangles.push([south, last + next, last + seg]);
         }
-        for ring in 1..RINGS - 1 {
+        for ring in 1..rings - 1 {
             let (upper, lower) = (ring_start(ring), ring_start(ring + 1));
-            for seg in 0..SEGMENTS {
-                let next = (seg + 1) % SEGMENTS;
+            for seg in 0..segments {
+                let next = (seg + 1) % segments;
                 triangles.push([upper + seg, lower + seg, lower + next]);
                 triangles.push([upper + seg, lower + next, upper + next]);
             }
@@ -89,19 +88,20 @@ impl Mesh {
         }
     }
 
-    /// The cylinder of radius 1 from z = -1 to z = 1, with caps.
-    pub fn cylinder() -> Self {
+    /// The cylinder of radius 1 from z = -1 to z = 1, with caps, of `segments` sides.
+    pub fn cylinder(segments: u32) -> Self {
+        let segments = segments.max(3);
         let mut positions = vec![Vec3::new(0.0, 0.0, 1.0), Vec3::new(0.0, 0.0, -1.0)];
-        for seg in 0..SEGMENTS {
-            let azimuth = TAU * seg as f32 / SEGMENTS as f32;
+        for seg in 0..segments {
+            let azimuth = TAU * seg as f32 / segments as f32;
             let (s, c) = azimuth.sin_cos();
             positions.push(Vec3::new(c, s, 1.0));
             positions.push(Vec3::new(c, s, -1.0));
         }
-        let top = |seg: u32| 2 + 2 * (seg % SEGMENTS);
-        let bottom = |seg: u32| 3 + 2 * (seg % SEGMENTS);
+        let top = |seg: u32| 2 + 2 * (seg % segments);
+        let bottom = |seg: u32| 3 + 2 * (seg % segments);
         let mut triangles = Vec::new();
-        for seg in 0..SEGMENTS {
+        for seg in 0..segments {
             triangles.push([0, top(seg), top(seg + 1)]);
             triangles.push([1, bottom(seg + 1), bottom(seg)]);
             triangles.push([top(seg), bottom(seg), bottom(seg + 1)]);
@@ -126,15 +126,15 @@ impl Mesh {
         }
     }
 
-    /// The disc of radius 1 at z = 0, facing +z.
-    pub fn disc() -> Self {
+    /// The disc of radius 1 at z = 0, facing +z, of `segments` sides.
+    pub fn disc(segments: u32) -> Self {
+        let n = segments.max(3);
         let mut positions = vec![Vec3::ZERO];
-        for seg in 0..SEGMENTS * 2 {
-            let azimuth = TAU * seg as f32 / (SEGMENTS * 2) as f32;
+        for seg in 0..n {
+            let azimuth = TAU * seg as f32 / n as f32;
             let (s, c) = azimuth.sin_cos();
             positions.push(Vec3::new(c, s, 0.0));
         }
-        let n = SEGMENTS * 2;
         let triangles = (0..n).map(|i| [0, 1 + i, 1 + (i + 1) % n]).collect();
         Self {
             positions,
@@ -143,10 +143,14 @@ impl Mesh {
     }
 }
 
-/// One mesh of each [`MeshKind`].
+/// One mesh of each [`MeshKind`], round ones at several levels of detail.
 #[derive(Clone, Debug)]
 pub struct MeshSet {
-    meshes: [Mesh; 5],
+    cube: Mesh,
+    quad: Mesh,
+    spheres: Vec<Mesh>,
+    cylinders: Vec<Mesh>,
+    discs: Vec<Mesh>,
 }
 
 impl Default for MeshSet {
@@ -159,26 +163,30 @@ impl MeshSet {
     /// Tessellates every kind.
     pub fn new() -> Self {
         Self {
-            meshes: [
-                Mesh::cube(),
-                Mesh::sphere(),
-                Mesh::cylinder(),
-                Mesh::quad(),
-                Mesh::disc(),
-            ],
+            cube: Mesh::cube(),
+            quad: Mesh::quad(),
+            spheres: LEVELS.iter().map(|s| Mesh::sphere(*s)).collect(),
+            cylinders: LEVELS.iter().map(|s| Mesh::cylinder(*s)).collect(),
+            discs: LEVELS.iter().map(|s| Mesh::disc(*s)).collect(),
         }
     }
 
-    /// The mesh of a kind.
-    pub fn get(&self, kind: MeshKind) -> &Mesh {
-        let index = match kind {
-            MeshKind::Cube => 0,
-            MeshKind::Sphere => 1,
-            MeshKind::Cylinder => 2,
-            MeshKind::Quad => 3,
-            MeshKind::Disc => 4,
-        };
-        &self.meshes[index]
+    /// The mesh of a kind, detailed enough for a radius of `radius_px` pixels on screen: about
+    /// one segment per 1.5 pixels of circumference, so outlines look round without spending
+    /// triangles a 64×64 frame cannot show.
+    pub fn get(&self, kind: MeshKind, radius_px: f32) -> &Mesh {
+        let wanted = radius_px * 4.0;
+        let level = LEVELS
+            .iter()
+            .position(|s| *s as f32 >= wanted)
+            .unwrap_or(LEVELS.len() - 1);
+        match kind {
+            MeshKind::Cube => &self.cube,
+            MeshKind::Quad => &self.quad,
+            MeshKind::Sphere => &self.spheres[level],
+            MeshKind::Cylinder => &self.cylinders[level],
+            MeshKind::Disc => &self.discs[level],
+        }
     }
 }
 
@@ -204,15 +212,23 @@ mod tests {
     #[test]
     fn closed_meshes_face_outwards_with_the_right_volume() {
         assert!((signed_volume(&Mesh::cube()) - 8.0).abs() < 1e-4);
-        let sphere = signed_volume(&Mesh::sphere());
-        assert!(sphere > 3.0 && sphere < 4.0 * PI / 3.0, "sphere volume {sphere}");
-        let cylinder = signed_volume(&Mesh::cylinder());
-        assert!(cylinder > 5.5 && cylinder < 2.0 * PI, "cylinder volume {cylinder}");
+        for segments in LEVELS {
+            let sphere = signed_volume(&Mesh::sphere(segments));
+            assert!(
+                sphere > 2.0 && sphere < 4.0 * PI / 3.0,
+                "sphere volume {sphere}"
+            );
+            let cylinder = signed_volume(&Mesh::cylinder(segments));
+            assert!(
+                cylinder > 5.0 && cylinder < 2.0 * PI,
+                "cylinder volume {cylinder}"
+            );
+        }
     }
 
     #[test]
     fn flat_meshes_face_up() {
-        for mesh in [Mesh::quad(), Mesh::disc()] {
+        for mesh in [Mesh::quad(), Mesh::disc(8), Mesh::disc(32)] {
             for [a, b, c] in &mesh.triangles {
                 let (a, b, c) = (
                     mesh.positions[*a as usize],

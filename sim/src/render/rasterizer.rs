@@ -3,6 +3,7 @@
 use rapier3d::glamx::{Mat4, Vec3, Vec4};
 use rapier3d::prelude::RigidBodyHandle;
 
+use super::camera::NEAR;
 use super::{Camera, Frame, MeshSet};
 use crate::{CameraSpec, MeshKind, World, WorldSpec};
 
@@ -23,14 +24,16 @@ pub struct Renderer {
     to_light: Vec3,
     ambient: f32,
     diffuse: f32,
-    background: [u8; 3],
     meshes: MeshSet,
-    /// Supersampled colour buffer, `W·s × H·s × 3`.
-    colour: Vec<u8>,
+    /// Supersampled colour buffer, `W·s × H·s` pixels.
+    colour: Vec<[u8; 3]>,
+    /// The colour buffer's cleared state (background everywhere), copied in each frame.
+    cleared: Vec<[u8; 3]>,
     /// Supersampled depth buffer (normalised device depth, 0 = near).
     depth: Vec<f32>,
     clip_scratch: Vec<Vec4>,
     world_scratch: Vec<Vec3>,
+    screen_scratch: Vec<ScreenVertex>,
 }
 
 fn to_u8(channel: f32) -> u8 {
@@ -59,12 +62,13 @@ impl Renderer {
             to_light: -Vec3::from(light.direction).normalize(),
             ambient: light.ambient,
             diffuse: light.diffuse,
-            background: light.background.map(to_u8),
             meshes: MeshSet::new(),
-            colour: vec![0; pixels * 3],
+            colour: vec![[0; 3]; pixels],
+            cleared: vec![light.background.map(to_u8); pixels],
             depth: vec![1.0; pixels],
             clip_scratch: Vec::new(),
             world_scratch: Vec::new(),
+            screen_scratch: Vec::new(),
         }
     }
 
@@ -97,9 +101,7 @@ impl Renderer {
     fn draw(&mut self, world: &World, overrides: &[(RigidBodyHandle, Mat4)], frame: &mut Frame) {
         let s = self.camera.supersample;
         let (width, height) = (self.camera.width * s, self.camera.height * s);
-        for pixel in self.colour.chunks_exact_mut(3) {
-            pixel.copy_from_slice(&self.background);
-        }
+        self.colour.copy_from_slice(&self.cleared);
         self.depth.fill(1.0);
         for (kind, world_from_mesh, colour) in world.drawables(overrides) {
             self.draw_mesh(kind, &world_from_mesh, colour, width, height);
@@ -115,34 +117,65 @@ impl Renderer {
         width: u32,
         height: u32,
     ) {
-        let mesh = self.meshes.get(kind);
         let clip_from_world = self.camera.clip_from_world;
+        // Level of detail from the mesh's radius on screen, in pixels.
+        let centre = clip_from_world * world_from_mesh.w_axis;
+        let scale = world_from_mesh
+            .x_axis
+            .truncate()
+            .length()
+            .max(world_from_mesh.y_axis.truncate().length())
+            .max(world_from_mesh.z_axis.truncate().length());
+        let radius_px = if centre.w > NEAR {
+            scale * self.camera.focal_px * self.camera.supersample as f32 / centre.w
+        } else {
+            f32::INFINITY
+        };
+        let mesh = self.meshes.get(kind, radius_px);
         self.world_scratch.clear();
         self.clip_scratch.clear();
+        self.screen_scratch.clear();
         for p in &mesh.positions {
             let in_world = world_from_mesh.transform_point3(*p);
+            let clip = clip_from_world * in_world.extend(1.0);
             self.world_scratch.push(in_world);
-            self.clip_scratch.push(clip_from_world * in_world.extend(1.0));
+            self.clip_scratch.push(clip);
+            self.screen_scratch.push(to_screen(clip, width, height));
         }
-        let target = Target {
+        let mut target = Target {
             colour: &mut self.colour,
             depth: &mut self.depth,
             width,
             height,
         };
-        let mut target = target;
         for [a, b, c] in &mesh.triangles {
             let (a, b, c) = (*a as usize, *b as usize, *c as usize);
-            let clip = [self.clip_scratch[a], self.clip_scratch[b], self.clip_scratch[c]];
+            let clip = [
+                self.clip_scratch[a],
+                self.clip_scratch[b],
+                self.clip_scratch[c],
+            ];
             if outside_frustum(&clip) {
                 continue;
             }
-            let (wa, wb, wc) = (self.world_scratch[a], self.world_scratch[b], self.world_scratch[c]);
+            let in_front = clip.iter().all(|v| v.z >= 0.0);
+            let screen = [
+                self.screen_scratch[a],
+                self.screen_scratch[b],
+                self.screen_scratch[c],
+            ];
+            if in_front && !is_front_facing(&screen) {
+                continue;
+            }
+            let (wa, wb, wc) = (
+                self.world_scratch[a],
+                self.world_scratch[b],
+                self.world_scratch[c],
+            );
             let normal = (wb - wa).cross(wc - wa).normalize_or_zero();
             let intensity = self.ambient + self.diffuse * normal.dot(self.to_light).max(0.0);
             let rgb = colour.map(|c| to_u8(c * intensity));
-            if clip.iter().all(|v| v.z >= 0.0) {
-                let screen = clip.map(|v| to_screen(v, width, height));
+            if in_front {
                 target.fill_triangle(screen, rgb);
             } else {
                 // Crosses the near plane: clip the polygon to z >= 0, then fan it.
@@ -158,23 +191,27 @@ impl Renderer {
 
     /// Copies (or 2×2-averages) the internal buffer into the frame.
     fn resolve(&self, frame: &mut Frame) {
-        let (w, h, s) = (self.camera.width, self.camera.height, self.camera.supersample);
+        let (w, h, s) = (
+            self.camera.width,
+            self.camera.height,
+            self.camera.supersample,
+        );
         if frame.width != w || frame.height != h || frame.rgb.len() != (w * h * 3) as usize {
             *frame = Frame::new(w, h);
         }
         if s == 1 {
-            frame.rgb.copy_from_slice(&self.colour);
+            frame.rgb.copy_from_slice(self.colour.as_flattened());
             return;
         }
         let (w, h, s) = (w as usize, h as usize, s as usize);
-        let row = w * s * 3;
+        let row = w * s;
         for y in 0..h {
             for x in 0..w {
                 for ch in 0..3 {
                     let mut sum = 0u32;
                     for dy in 0..s {
                         for dx in 0..s {
-                            sum += u32::from(self.colour[(y * s + dy) * row + (x * s + dx) * 3 + ch]);
+                            sum += u32::from(self.colour[(y * s + dy) * row + x * s + dx][ch]);
                         }
                     }
                     let n = (s * s) as u32;
@@ -213,6 +250,11 @@ fn clip_near(triangle: &[Vec4; 3], out: &mut [Vec4; 4]) -> usize {
     n
 }
 
+/// Counter-clockwise in the world's view is clockwise (negative area) on the y-down screen.
+fn is_front_facing(v: &[ScreenVertex; 3]) -> bool {
+    (v[1].x - v[0].x) * (v[2].y - v[0].y) - (v[1].y - v[0].y) * (v[2].x - v[0].x) < 0.0
+}
+
 fn to_screen(clip: Vec4, width: u32, height: u32) -> ScreenVertex {
     let inv_w = 1.0 / clip.w;
     ScreenVertex {
@@ -224,7 +266,7 @@ fn to_screen(clip: Vec4, width: u32, height: u32) -> ScreenVertex {
 
 /// The buffers a triangle is filled into.
 struct Target<'a> {
-    colour: &'a mut [u8],
+    colour: &'a mut [[u8; 3]],
     depth: &'a mut [f32],
     width: u32,
     height: u32,
@@ -232,7 +274,8 @@ struct Target<'a> {
 
 impl Target<'_> {
     /// Fills a front-facing triangle (counter-clockwise in the world's view, so clockwise on
-    /// the y-down screen); back faces are skipped.
+    /// the y-down screen); back faces are skipped. Pixel centres inside or on all three edges
+    /// are covered; depth is interpolated affinely in screen space (exact for z/w).
     fn fill_triangle(&mut self, v: [ScreenVertex; 3], rgb: [u8; 3]) {
         let [v0, mut v1, mut v2] = v;
         let area = (v1.x - v0.x) * (v2.y - v0.y) - (v1.y - v0.y) * (v2.x - v0.x);
@@ -242,41 +285,91 @@ impl Target<'_> {
         }
         std::mem::swap(&mut v1, &mut v2);
         let area = -area;
-        let min_x = v0.x.min(v1.x).min(v2.x).floor().max(0.0) as i32;
-        let max_x = (v0.x.max(v1.x).max(v2.x).ceil() as i32).min(self.width as i32 - 1);
-        let min_y = v0.y.min(v1.y).min(v2.y).floor().max(0.0) as i32;
-        let max_y = (v0.y.max(v1.y).max(v2.y).ceil() as i32).min(self.height as i32 - 1);
+        // Truncation instead of floor/ceil (which are library calls on baseline x86-64):
+        // the bounds only need to be conservative, and negatives are clamped to 0 anyway.
+        let min_x = (v0.x.min(v1.x).min(v2.x).max(0.0)) as i32;
+        let max_x =
+            (v0.x.max(v1.x).max(v2.x).min(self.width as f32) as i32 + 1).min(self.width as i32 - 1);
+        let min_y = (v0.y.min(v1.y).min(v2.y).max(0.0)) as i32;
+        let max_y = (v0.y.max(v1.y).max(v2.y).min(self.height as f32) as i32 + 1)
+            .min(self.height as i32 - 1);
         if min_x > max_x || min_y > max_y {
             return;
         }
         let inv_area = 1.0 / area;
-        // Edge functions: w0 opposite v0 (edge v1→v2), and so on; each steps linearly in x.
+        // Edge functions: w0 opposite v0 (edge v1→v2), and so on. Each is affine in the pixel
+        // position, so along a row w(x0 + dx) = w(x0) + step·dx.
         let edge = |a: ScreenVertex, b: ScreenVertex, px: f32, py: f32| {
             (b.x - a.x) * (py - a.y) - (b.y - a.y) * (px - a.x)
         };
-        let (dw0, dw1, dw2) = (-(v2.y - v1.y), -(v0.y - v2.y), -(v1.y - v0.y));
-        // Depth is affine in screen space: z = z0 + dzdx·(x - x0) + dzdy·(y - y0).
-        let z_at = |w0: f32, w1: f32, w2: f32| (w0 * v0.z + w1 * v1.z + w2 * v2.z) * inv_area;
+        let steps = [-(v2.y - v1.y), -(v0.y - v2.y), -(v1.y - v0.y)];
+        let row_steps = [v2.x - v1.x, v0.x - v2.x, v1.x - v0.x];
+        // Where each edge crosses a row, relative to x0: -w / step (one division per triangle).
+        let inv_steps = steps.map(|step| if step == 0.0 { 0.0 } else { 1.0 / step });
+        let dz = (steps[0] * v0.z + steps[1] * v1.z + steps[2] * v2.z) * inv_area;
         let width = self.width as usize;
+        let span_max = max_x - min_x;
+        let x0 = min_x as f32 + 0.5;
+        let py0 = min_y as f32 + 0.5;
+        let mut at_row = [
+            edge(v1, v2, x0, py0),
+            edge(v2, v0, x0, py0),
+            edge(v0, v1, x0, py0),
+        ];
         for y in min_y..=max_y {
-            let py = y as f32 + 0.5;
-            let px = min_x as f32 + 0.5;
-            let mut w0 = edge(v1, v2, px, py);
-            let mut w1 = edge(v2, v0, px, py);
-            let mut w2 = edge(v0, v1, px, py);
-            let row = y as usize * width;
-            for x in min_x..=max_x {
-                if w0 >= 0.0 && w1 >= 0.0 && w2 >= 0.0 {
-                    let z = z_at(w0, w1, w2);
-                    let i = row + x as usize;
-                    if z < self.depth[i] && z >= 0.0 {
-                        self.depth[i] = z;
-                        self.colour[i * 3..i * 3 + 3].copy_from_slice(&rgb);
-                    }
+            let at_x0 = at_row;
+            for (w, step) in at_row.iter_mut().zip(row_steps) {
+                *w += step;
+            }
+            let inside = |dx: i32| {
+                let fx = dx as f32;
+                at_x0[0] + steps[0] * fx >= 0.0
+                    && at_x0[1] + steps[1] * fx >= 0.0
+                    && at_x0[2] + steps[2] * fx >= 0.0
+            };
+            // Solve each edge for x to bracket the covered span, then walk the ends in with
+            // the exact per-pixel test. Each test is monotone in x (rounding is monotone), so
+            // the covered pixels of a row are one interval and the ends decide it exactly.
+            let (mut lo, mut hi) = (0.0f32, span_max as f32);
+            for ((w, step), inv_step) in at_x0.iter().zip(steps).zip(inv_steps) {
+                if step > 0.0 {
+                    lo = lo.max(-w * inv_step);
+                } else if step < 0.0 {
+                    hi = hi.min(-w * inv_step);
+                } else if *w < 0.0 {
+                    hi = -1.0;
                 }
-                w0 += dw0;
-                w1 += dw1;
-                w2 += dw2;
+            }
+            if lo > hi + 2.0 || lo.is_nan() || hi.is_nan() {
+                continue;
+            }
+            let mut first = (lo as i32 - 1).max(0);
+            let mut last = (hi.max(0.0) as i32 + 2).min(span_max);
+            while first <= last && !inside(first) {
+                first += 1;
+            }
+            while last >= first && !inside(last) {
+                last -= 1;
+            }
+            if first > last {
+                continue;
+            }
+            let fx = first as f32;
+            let mut z = ((at_x0[0] + steps[0] * fx) * v0.z
+                + (at_x0[1] + steps[1] * fx) * v1.z
+                + (at_x0[2] + steps[2] * fx) * v2.z)
+                * inv_area;
+            let begin = y as usize * width + (min_x + first) as usize;
+            let end = begin + (last - first) as usize + 1;
+            for (depth, colour) in self.depth[begin..end]
+                .iter_mut()
+                .zip(&mut self.colour[begin..end])
+            {
+                if z < *depth {
+                    *depth = z;
+                    *colour = rgb;
+                }
+                z += dz;
             }
         }
     }

@@ -97,7 +97,11 @@ fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>) -> SpecError
     let location = if path == "." || path.is_empty() {
         format!("line {}, column {}", inner.line(), inner.column())
     } else {
-        format!("$.{path} (line {}, column {})", inner.line(), inner.column())
+        format!(
+            "$.{path} (line {}, column {})",
+            inner.line(),
+            inner.column()
+        )
     };
     // serde_json appends " at line L column C"; the location already says it.
     let text = inner.to_string();
@@ -123,7 +127,9 @@ fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>) -> SpecError
     let message = match kind {
         SpecErrorKind::Syntax => format!("not valid JSON: {message}"),
         SpecErrorKind::UnknownField => {
-            format!("{message} (fix the spelling or remove it; `kennel worlds schema` lists every field)")
+            format!(
+                "{message} (fix the spelling or remove it; `kennel worlds schema` lists every field)"
+            )
         }
         _ => message,
     };

@@ -29,7 +29,10 @@ fn positive(path: &str, value: f32, what: &str) -> Result<(), SpecError> {
 
 fn finite(path: &str, values: &[f32]) -> Result<(), SpecError> {
     match values.iter().find(|v| !v.is_finite()) {
-        Some(v) => Err(out_of_range(path, format!("expected finite numbers, got {v}"))),
+        Some(v) => Err(out_of_range(
+            path,
+            format!("expected finite numbers, got {v}"),
+        )),
         None => Ok(()),
     }
 }
@@ -100,7 +103,10 @@ impl WorldSpec {
             finite(&format!("{at}.position"), &body.position)?;
             finite(&format!("{at}.rotation_deg"), &body.rotation_deg)?;
             finite(&format!("{at}.linear_velocity"), &body.linear_velocity)?;
-            finite(&format!("{at}.angular_velocity_deg"), &body.angular_velocity_deg)?;
+            finite(
+                &format!("{at}.angular_velocity_deg"),
+                &body.angular_velocity_deg,
+            )?;
             if body.shapes.is_empty() {
                 return Err(out_of_range(
                     format!("{at}.shapes"),
@@ -372,8 +378,16 @@ impl WorldSpec {
             }
         }
         if let Some(marker) = &task.goal_marker {
-            positive("$.task.goal_marker.radius", marker.radius, "the marker radius")?;
-            in_unit_interval("$.task.goal_marker.colour", &marker.colour, "colour channels")?;
+            positive(
+                "$.task.goal_marker.radius",
+                marker.radius,
+                "the marker radius",
+            )?;
+            in_unit_interval(
+                "$.task.goal_marker.colour",
+                &marker.colour,
+                "colour channels",
+            )?;
         }
         Ok(())
     }
@@ -460,7 +474,11 @@ fn validate_shape(path: &str, shape: &ShapeSpec) -> Result<(), SpecError> {
             half_height,
         } => {
             positive(&format!("{path}.radius"), radius, "the radius")?;
-            positive(&format!("{path}.half_height"), half_height, "the half height")?;
+            positive(
+                &format!("{path}.half_height"),
+                half_height,
+                "the half height",
+            )?;
         }
         ShapeSpec::Plane { half_extents } => {
             for (i, h) in half_extents.iter().enumerate() {
@@ -472,7 +490,11 @@ fn validate_shape(path: &str, shape: &ShapeSpec) -> Result<(), SpecError> {
 }
 
 fn validate_material(path: &str, material: &MaterialSpec) -> Result<(), SpecError> {
-    in_unit_interval(&format!("{path}.colour"), &material.colour, "colour channels")?;
+    in_unit_interval(
+        &format!("{path}.colour"),
+        &material.colour,
+        "colour channels",
+    )?;
     if !(material.friction.is_finite() && material.friction >= 0.0) {
         return Err(out_of_range(
             format!("{path}.friction"),
