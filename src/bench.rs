@@ -81,7 +81,7 @@ fn physics_steps_per_s(spec: &Arc<WorldSpec>) -> anyhow::Result<f64> {
 }
 
 fn render_us(spec: &Arc<WorldSpec>, size: u32) -> anyhow::Result<f64> {
-    const FRAMES: u32 = 1_000;
+    const FRAMES: u32 = 3_000;
     let world = sim::World::from_seed(Arc::clone(spec), 0)?;
     let mut renderer = Renderer::with_size(spec, &spec.learner_camera(), size, size);
     let mut frame = Frame::default();
