@@ -75,7 +75,7 @@ fn batches_hold_consistent_transitions() {
         }
         // 6 batches × 4 steps × 3 envs, less one autoreset step per finished episode.
         assert_eq!(total as u64, stats.transitions_sent);
-        assert!(total < 72 && total >= 72 - 3 * 4, "{total} transitions");
+        assert!((72 - 3 * 4..72).contains(&total), "{total} transitions");
     });
 }
 
