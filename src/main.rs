@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod plot;
 mod world_files;
 
 use clap::Parser;

@@ -9,6 +9,21 @@ use crate::world_files::load_world;
 pub enum BenchCommand {
     /// Physics, rendering and pixel-env throughput of a world.
     Sim(SimArgs),
+    /// Training and inference speed of the default and the reference world models.
+    Train(TrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Timed repeats per measurement (medians are reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Sequences per training step in every row.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +50,54 @@ pub struct SimArgs {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Train(args) => {
+            anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");
+            anyhow::ensure!(args.batch >= 2, "--batch must be at least 2");
+            let device = burn::prelude::Device::flex();
+            if !args.json {
+                eprintln!(
+                    "measuring training and inference ({} repeats each, medians, batch {})…",
+                    args.repeats, args.batch
+                );
+            }
+            let rows = [
+                (
+                    "default",
+                    agent::bench::bench_default(1, args.batch, args.repeats, &device),
+                ),
+                (
+                    "reference",
+                    agent::bench::bench_reference(1, args.batch, args.repeats, &device),
+                ),
+                (
+                    "default_k4",
+                    agent::bench::bench_default(4, args.batch, args.repeats, &device),
+                ),
+                (
+                    "reference_k4",
+                    agent::bench::bench_reference(4, args.batch, args.repeats, &device),
+                ),
+            ];
+            if args.json {
+                let object: serde_json::Map<String, serde_json::Value> = rows
+                    .iter()
+                    .map(|(name, row)| Ok(((*name).to_owned(), serde_json::to_value(row)?)))
+                    .collect::<anyhow::Result<_>>()?;
+                println!("{}", serde_json::Value::Object(object));
+            } else {
+                println!(
+                    "| model | k | sequences | train step (ms) | encode 64 frames (ms) | predictor, batch 512 (ms) |"
+                );
+                println!("|---|---|---|---|---|---|");
+                for (name, row) in &rows {
+                    println!(
+                        "| {name} | {} | {} | {:.0} | {:.1} | {:.2} |",
+                        row.k, row.batch, row.train_step_ms, row.encode_ms_b64, row.predict_ms_b512
+                    );
+                }
+            }
+            Ok(())
+        }
         BenchCommand::Sim(args) => {
             anyhow::ensure!(args.envs > 0, "--envs must be at least 1");
             anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");

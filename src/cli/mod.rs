@@ -1,8 +1,10 @@
 //! Command-line interface: one file per subcommand.
 
 mod bench;
+mod probe;
 mod render;
 mod rollout;
+mod train;
 mod worlds;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,10 @@ enum Command {
     Render(render::RenderArgs),
     /// Run many environments with smooth random actions; write frames and a summary.
     Rollout(rollout::RolloutArgs),
+    /// Learn a JEPA world model from a world's frames.
+    Train(train::TrainArgs),
+    /// Measure what a trained model's latents know (probes, open loop, collapse).
+    Probe(probe::ProbeArgs),
     /// Measure throughput and print a table (and JSON).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -54,6 +60,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worlds(command) => worlds::run(command),
         Command::Render(args) => render::run(&args),
         Command::Rollout(args) => rollout::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Probe(args) => probe::run(&args),
         Command::Bench(command) => bench::run(command),
     }
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use agent::Episode;
+use agent::dataset::{EpisodeFile, write_episode_file};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,6 +37,97 @@ pub struct RolloutArgs {
     /// Frames in the filmstrip of environment 0.
     #[arg(long, default_value_t = 12)]
     filmstrip: usize,
+    /// Also write every finished episode (frames, actions, states) to this folder, for
+    /// `kennel train --data`.
+    #[arg(long)]
+    record: Option<PathBuf>,
+}
+
+/// Gathers each environment's transitions into whole episodes and writes them in files.
+struct Recorder {
+    dir: PathBuf,
+    world: String,
+    height: usize,
+    width: usize,
+    open: Vec<Episode>,
+    done: Vec<Episode>,
+    files: usize,
+    episodes_written: usize,
+}
+
+impl Recorder {
+    fn new(dir: PathBuf, world: &str, observations: &[sim::Observation]) -> Self {
+        let open = observations
+            .iter()
+            .enumerate()
+            .map(|(i, o)| Episode {
+                env_id: i as u32,
+                frames: o.rgb.rgb.clone(),
+                states: o.state.clone(),
+                ..Episode::default()
+            })
+            .collect();
+        let (height, width) = observations
+            .first()
+            .map_or((0, 0), |o| (o.rgb.height as usize, o.rgb.width as usize));
+        Self {
+            dir,
+            world: world.to_owned(),
+            height,
+            width,
+            open,
+            done: Vec::new(),
+            files: 0,
+            episodes_written: 0,
+        }
+    }
+
+    fn record(&mut self, actions: &[sim::Action], steps: &[sim::Step]) -> anyhow::Result<()> {
+        for (i, (action, step)) in actions.iter().zip(steps).enumerate() {
+            let episode = &mut self.open[i];
+            if step.info.is_first {
+                // The autoreset step: the new episode's first frame.
+                *episode = Episode {
+                    env_id: i as u32,
+                    seed: step.info.episode_seed,
+                    frames: step.obs.rgb.rgb.clone(),
+                    states: step.obs.state.clone(),
+                    ..Episode::default()
+                };
+                continue;
+            }
+            episode.seed = step.info.episode_seed;
+            episode.frames.extend_from_slice(&step.obs.rgb.rgb);
+            episode.actions.push(action.0);
+            episode.states.extend_from_slice(&step.obs.state);
+            if step.terminated || step.truncated {
+                let mut finished = std::mem::take(episode);
+                finished.finished = true;
+                self.done.push(finished);
+            }
+        }
+        if self.done.len() >= 64 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.done.is_empty() {
+            return Ok(());
+        }
+        let file = EpisodeFile {
+            version: agent::dataset::EPISODE_FORMAT_VERSION,
+            world: self.world.clone(),
+            height: self.height,
+            width: self.width,
+            episodes: std::mem::take(&mut self.done),
+        };
+        self.episodes_written += file.episodes.len();
+        write_episode_file(&self.dir, self.files, &file)?;
+        self.files += 1;
+        Ok(())
+    }
 }
 
 /// What `summary.json` holds.
@@ -70,6 +163,10 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
         .map(|env| env.render_goal())
         .transpose()?;
 
+    let mut recorder = args
+        .record
+        .clone()
+        .map(|dir| Recorder::new(dir, &spec.name, &observations));
     let every = (args.steps / args.filmstrip.max(1) as u64).max(1);
     let mut filmstrip: Vec<Frame> = vec![observations[0].rgb.clone()];
     let progress = ProgressBar::new(args.steps).with_style(
@@ -85,6 +182,9 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     for step in 1..=args.steps {
         policy.act(&observations, &mut actions);
         let steps = vec_env.step(&actions)?;
+        if let Some(recorder) = &mut recorder {
+            recorder.record(&actions, &steps)?;
+        }
         for s in &steps {
             hazards += u64::from(s.info.hazard_entries_this_step);
             clipped += u64::from(s.info.action_clipped);
@@ -104,6 +204,15 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     }
     let seconds = start.elapsed().as_secs_f64();
     progress.finish_and_clear();
+    if let Some(recorder) = &mut recorder {
+        recorder.flush()?;
+        println!(
+            "recorded {} finished episodes in {} file(s) under {}",
+            recorder.episodes_written,
+            recorder.files,
+            recorder.dir.display()
+        );
+    }
 
     let strip_path = args.out.join("filmstrip.png");
     Frame::strip(&filmstrip, 2).save_png(&strip_path)?;

@@ -1,0 +1,71 @@
+//! The pixel encoder: stride-2 convolutions, then a linear map to the latent.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+/// A stack of 4×4, stride-2 convolutions (each halves the image) and a linear head.
+#[derive(Config, Debug)]
+pub struct ConvEncoderConfig {
+    /// Side of the square input images in pixels; divisible by `2^channels.len()`.
+    #[config(default = 64)]
+    pub image_size: usize,
+    /// Output channels of each convolution (default 32, 64, 64, 64: 64 px → 4 px).
+    #[config(default = "vec![32, 64, 64, 64]")]
+    pub channels: Vec<usize>,
+    /// Size of the latent vector.
+    #[config(default = 64)]
+    pub latent_dim: usize,
+}
+
+/// Encodes RGB images into latent vectors.
+#[derive(Module, Debug)]
+pub struct ConvEncoder {
+    convs: Vec<Conv2d>,
+    head: Linear,
+    activation: Relu,
+}
+
+impl ConvEncoderConfig {
+    /// Side of the last feature map.
+    pub fn feature_size(&self) -> usize {
+        self.image_size >> self.channels.len()
+    }
+
+    /// Builds the encoder on `device`.
+    pub fn init(&self, device: &Device) -> ConvEncoder {
+        let mut convs = Vec::with_capacity(self.channels.len());
+        let mut in_channels = 3;
+        for &out in &self.channels {
+            convs.push(
+                Conv2dConfig::new([in_channels, out], [4, 4])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device),
+            );
+            in_channels = out;
+        }
+        let side = self.feature_size();
+        ConvEncoder {
+            convs,
+            head: LinearConfig::new(in_channels * side * side, self.latent_dim).init(device),
+            activation: Relu::new(),
+        }
+    }
+}
+
+impl ConvEncoder {
+    /// Encodes images.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, 3, H, W]`, values in `[0, 1]`
+    /// - output: `[batch, latent_dim]`
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        // Centre the pixels: [0, 1] → [-1, 1].
+        let mut x = images.mul_scalar(2.0).sub_scalar(1.0);
+        for conv in &self.convs {
+            x = self.activation.forward(conv.forward(x)); // [batch, c, s/2, s/2]
+        }
+        self.head.forward(x.flatten(1, 3)) // [batch, c·s·s] → [batch, latent_dim]
+    }
+}

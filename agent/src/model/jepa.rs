@@ -1,0 +1,208 @@
+//! The whole world model and its training losses.
+
+use burn::prelude::*;
+
+use super::{
+    ConvEncoder, ConvEncoderConfig, InverseDynamics, InverseDynamicsConfig, Predictor,
+    PredictorConfig, RegularizerConfig, VicregConfig, sigreg_loss, vicreg_terms,
+};
+
+/// Everything that defines a model and its losses; saved with every checkpoint.
+#[derive(Config, Debug)]
+pub struct JepaConfig {
+    /// The pixel encoder.
+    #[config(default = "ConvEncoderConfig::new()")]
+    pub encoder: ConvEncoderConfig,
+    /// The action-conditioned predictor.
+    #[config(default = "PredictorConfig::new()")]
+    pub predictor: PredictorConfig,
+    /// The inverse-dynamics head (trained only with VICReg).
+    #[config(default = "InverseDynamicsConfig::new()")]
+    pub inverse_dynamics: InverseDynamicsConfig,
+    /// The anti-collapse regulariser (default VICReg with inverse dynamics at weight 10, the
+    /// best of three recipes measured here: `shared/RESEARCH.md`).
+    #[config(default = "RegularizerConfig::Vicreg(VicregConfig::new())")]
+    pub regularizer: RegularizerConfig,
+    /// k: steps of the autoregressive rollout loss (sequences hold k + 1 frames).
+    #[config(default = 4)]
+    pub rollout_steps: usize,
+    /// Weight of the teacher-forced one-step loss.
+    #[config(default = 1.0)]
+    pub one_step_weight: f64,
+    /// Weight of the k-step rollout loss.
+    #[config(default = 1.0)]
+    pub rollout_weight: f64,
+}
+
+impl JepaConfig {
+    /// Sets the latent size everywhere it appears.
+    pub fn with_latent(mut self, latent_dim: usize) -> Self {
+        self.encoder.latent_dim = latent_dim;
+        self.predictor.latent_dim = latent_dim;
+        self.inverse_dynamics.latent_dim = latent_dim;
+        self
+    }
+
+    /// The latent size.
+    pub fn latent_dim(&self) -> usize {
+        self.encoder.latent_dim
+    }
+
+    /// Checks that the parts fit together; the message says what to change.
+    pub fn check(&self) -> Result<(), String> {
+        let d = self.encoder.latent_dim;
+        if d == 0 || self.predictor.latent_dim != d || self.inverse_dynamics.latent_dim != d {
+            return Err(format!(
+                "latent sizes disagree (encoder {}, predictor {}, inverse dynamics {}); set them with JepaConfig::with_latent",
+                d, self.predictor.latent_dim, self.inverse_dynamics.latent_dim
+            ));
+        }
+        if self.encoder.channels.is_empty()
+            || self.encoder.image_size == 0
+            || self.encoder.image_size % (1 << self.encoder.channels.len()) != 0
+        {
+            return Err(format!(
+                "image size {} must be a positive multiple of 2^{} (one halving per convolution)",
+                self.encoder.image_size,
+                self.encoder.channels.len()
+            ));
+        }
+        if self.rollout_steps == 0 {
+            return Err("rollout_steps must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Builds the model on `device`.
+    pub fn init(&self, device: &Device) -> JepaModel {
+        JepaModel {
+            encoder: self.encoder.init(device),
+            predictor: self.predictor.init(device),
+            inverse_dynamics: self.inverse_dynamics.init(device),
+        }
+    }
+}
+
+/// Encoder, predictor and inverse-dynamics head.
+#[derive(Module, Debug)]
+pub struct JepaModel {
+    /// Pixels → latent.
+    pub encoder: ConvEncoder,
+    /// (latent, action) → next latent.
+    pub predictor: Predictor,
+    /// (latent, next latent) → action.
+    pub inverse_dynamics: InverseDynamics,
+}
+
+/// The training loss and its parts.
+pub struct LossTerms {
+    /// The weighted sum that is minimised, `[1]`.
+    pub total: Tensor<1>,
+    /// Named unweighted parts, each `[1]` (for logging).
+    pub parts: Vec<(&'static str, Tensor<1>)>,
+    /// The encoder's latents of every frame, `[batch · (k + 1), latent_dim]`.
+    pub latents: Tensor<2>,
+}
+
+impl JepaModel {
+    /// Rolls the predictor forward through a sequence of actions.
+    ///
+    /// # Shapes
+    /// - `latent`: `[batch, latent_dim]`; `actions`: `[batch, steps, action_dim]`
+    /// - output: `[batch, steps, latent_dim]` (the predicted latent after each action)
+    pub fn rollout(&self, latent: Tensor<2>, actions: Tensor<3>) -> Tensor<3> {
+        let [batch, steps, action_dim] = actions.dims();
+        let mut z = latent;
+        let mut out = Vec::with_capacity(steps);
+        for t in 0..steps {
+            let a = actions.clone().narrow(1, t, 1).reshape([batch, action_dim]);
+            z = self.predictor.forward(z, a);
+            out.push(z.clone().unsqueeze_dim::<3>(1)); // [batch, 1, latent_dim]
+        }
+        Tensor::cat(out, 1)
+    }
+
+    /// The training losses on a batch of sequences: teacher-forced one-step prediction, the
+    /// k-step autoregressive rollout, and the regulariser — all in latent space, against the
+    /// encoder's latents of the real frames (no pixel reconstruction).
+    ///
+    /// # Shapes
+    /// - `frames`: `[batch · (k + 1), 3, H, W]`, sequence-major (frame t of sequence b at
+    ///   `b · (k + 1) + t`)
+    /// - `actions`: `[batch, k, action_dim]`
+    /// - `directions`: `[latent_dim, m]` (SIGReg only)
+    pub fn losses(
+        &self,
+        config: &JepaConfig,
+        frames: Tensor<4>,
+        actions: Tensor<3>,
+        directions: Option<Tensor<2>>,
+    ) -> LossTerms {
+        let [batch, k, action_dim] = actions.dims();
+        let latents = self.encoder.forward(frames); // [batch·(k+1), d]
+        let d = latents.dims()[1];
+        let z = latents.clone().reshape([batch, k + 1, d]);
+        let current = z.clone().narrow(1, 0, k).reshape([batch * k, d]);
+        let next = z.clone().narrow(1, 1, k).reshape([batch * k, d]);
+        let flat_actions = actions.clone().reshape([batch * k, action_dim]);
+
+        let predicted = self
+            .predictor
+            .forward(current.clone(), flat_actions.clone());
+        let one_step = (predicted - next.clone()).powi_scalar(2).mean();
+        let start = z.clone().narrow(1, 0, 1).reshape([batch, d]);
+        let rolled = self.rollout(start, actions); // [batch, k, d]
+        let rollout = (rolled - z.narrow(1, 1, k)).powi_scalar(2).mean();
+
+        let mut total = one_step.clone().mul_scalar(config.one_step_weight)
+            + rollout.clone().mul_scalar(config.rollout_weight);
+        let mut parts = vec![("one_step", one_step), ("rollout", rollout)];
+        match &config.regularizer {
+            RegularizerConfig::Vicreg(vicreg) => {
+                let (variance, covariance) = vicreg_terms(latents.clone(), vicreg.std_target);
+                let inferred = self.inverse_dynamics.forward(current, next);
+                let inverse = (inferred - flat_actions).powi_scalar(2).mean();
+                total = total
+                    + variance.clone().mul_scalar(vicreg.variance_weight)
+                    + covariance.clone().mul_scalar(vicreg.covariance_weight)
+                    + inverse.clone().mul_scalar(vicreg.inverse_dynamics_weight);
+                parts.push(("variance", variance));
+                parts.push(("covariance", covariance));
+                parts.push(("inverse_dynamics", inverse));
+            }
+            RegularizerConfig::Sigreg(sigreg) => {
+                if let Some(directions) = directions {
+                    let statistic = sigreg_loss(latents.clone(), directions, sigreg);
+                    total = total + statistic.clone().mul_scalar(sigreg.weight);
+                    parts.push(("sigreg", statistic));
+                }
+            }
+        }
+        LossTerms {
+            total,
+            parts,
+            latents,
+        }
+    }
+}
+
+/// Converts `n` RGB frames (`[n, H, W, 3]` bytes) into a `[n, 3, H, W]` float tensor in
+/// `[0, 1]`, doing the layout change on the CPU where it is a cheap copy.
+pub fn frames_to_tensor(
+    bytes: &[u8],
+    n: usize,
+    height: usize,
+    width: usize,
+    device: &Device,
+) -> Tensor<4> {
+    let plane = height * width;
+    let mut values = vec![0.0f32; n * 3 * plane];
+    for (i, pixel) in bytes.chunks_exact(3).enumerate().take(n * plane) {
+        let (frame, p) = (i / plane, i % plane);
+        let base = frame * 3 * plane + p;
+        values[base] = f32::from(pixel[0]) / 255.0;
+        values[base + plane] = f32::from(pixel[1]) / 255.0;
+        values[base + 2 * plane] = f32::from(pixel[2]) / 255.0;
+    }
+    Tensor::from_data(TensorData::new(values, [n, 3, height, width]), device)
+}

@@ -1,0 +1,340 @@
+//! The learner thread: it drains the simulator's stream into the replay buffer, trains, writes
+//! `metrics.jsonl` and checkpoints, and publishes immutable weight snapshots for the planner.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use sim::stream::TransitionStream;
+
+use super::{StepReport, TrainError, Trainer};
+use crate::ReplayBuffer;
+use crate::model::JepaModel;
+
+/// When the learner stops and how it feeds and reports.
+#[derive(Clone, Debug)]
+pub struct LearnerConfig {
+    /// The run folder (metrics, checkpoints).
+    pub run_dir: PathBuf,
+    /// Stop after this many optimiser steps in total (including resumed ones).
+    pub max_steps: Option<u64>,
+    /// Stop after this much training time.
+    pub max_duration: Option<Duration>,
+    /// Byte cap of the replay buffer.
+    pub replay_bytes: usize,
+    /// Transitions in the buffer before the first step.
+    pub min_transitions: usize,
+    /// Stream batches taken (at most) before each step: the flow of fresh data.
+    pub stream_batches_per_step: usize,
+    /// Publish a weight snapshot every this many steps.
+    pub snapshot_every: u64,
+    /// Write a checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: u64,
+}
+
+impl Default for LearnerConfig {
+    fn default() -> Self {
+        Self {
+            run_dir: PathBuf::from("runs/train"),
+            max_steps: None,
+            max_duration: Some(Duration::from_secs(600)),
+            replay_bytes: 384 << 20,
+            min_transitions: 2_000,
+            stream_batches_per_step: 2,
+            snapshot_every: 50,
+            checkpoint_every: 500,
+        }
+    }
+}
+
+/// What the learner tells whoever watches it (a progress bar). Dropped when nobody reads:
+/// `metrics.jsonl` is the complete record.
+#[derive(Clone, Debug)]
+pub enum LearnerEvent {
+    /// Collecting the first transitions.
+    Filling {
+        /// Transitions so far.
+        transitions: usize,
+    },
+    /// A step finished.
+    Step {
+        /// What it did.
+        report: StepReport,
+        /// Frames through the encoder per second, over the run so far.
+        samples_per_s: f64,
+        /// Seconds of training so far.
+        elapsed_s: f64,
+        /// Fraction of the run done, by steps or time.
+        progress: f64,
+    },
+    /// A checkpoint was written.
+    Checkpoint(PathBuf),
+}
+
+/// The newest published weights: an immutable inference copy and its step.
+#[derive(Clone, Default)]
+pub struct WeightsSnapshot {
+    inner: Arc<RwLock<Option<(u64, Arc<JepaModel>)>>>,
+}
+
+impl WeightsSnapshot {
+    /// The newest snapshot, if one was published.
+    pub fn latest(&self) -> Option<(u64, Arc<JepaModel>)> {
+        self.inner.read().ok().and_then(|guard| guard.clone())
+    }
+
+    fn publish(&self, step: u64, model: JepaModel) {
+        if let Ok(mut guard) = self.inner.write() {
+            *guard = Some((step, Arc::new(model)));
+        }
+    }
+}
+
+/// How a finished run ended.
+#[derive(Clone, Debug)]
+pub struct LearnerSummary {
+    /// Steps in total.
+    pub steps: u64,
+    /// The final checkpoint.
+    pub checkpoint: PathBuf,
+    /// Transitions the buffer received.
+    pub transitions_seen: u64,
+    /// Steps rolled back for a non-finite loss.
+    pub rolled_back: u64,
+}
+
+/// A training thread.
+pub struct Learner {
+    handle: Option<JoinHandle<Result<LearnerSummary, TrainError>>>,
+    events: Receiver<LearnerEvent>,
+    weights: WeightsSnapshot,
+    stop: Arc<AtomicBool>,
+}
+
+impl Learner {
+    /// Starts training `trainer` on a replay buffer (`replay`, possibly prefilled with
+    /// recorded episodes) fed by `stream` (if any).
+    pub fn spawn(
+        trainer: Trainer,
+        replay: ReplayBuffer,
+        stream: Option<TransitionStream>,
+        config: LearnerConfig,
+    ) -> Result<Self, TrainError> {
+        std::fs::create_dir_all(&config.run_dir).map_err(|err| TrainError::Checkpoint {
+            path: config.run_dir.display().to_string(),
+            message: format!("cannot create the run folder: {err}"),
+        })?;
+        let (sender, events) = bounded(256);
+        let weights = WeightsSnapshot::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (w, s) = (weights.clone(), Arc::clone(&stop));
+        let handle = std::thread::Builder::new()
+            .name("kennel-learner".to_owned())
+            .spawn(move || run(trainer, replay, stream, &config, &sender, &w, &s))
+            .map_err(|err| TrainError::Config(format!("cannot start the learner thread: {err}")))?;
+        Ok(Self {
+            handle: Some(handle),
+            events,
+            weights,
+            stop,
+        })
+    }
+
+    /// Progress events.
+    pub fn events(&self) -> &Receiver<LearnerEvent> {
+        &self.events
+    }
+
+    /// The published weights.
+    pub fn weights(&self) -> &WeightsSnapshot {
+        &self.weights
+    }
+
+    /// Asks the learner to stop after its current step (it still writes a final checkpoint).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the end of training.
+    pub fn join(mut self) -> Result<LearnerSummary, TrainError> {
+        match self.handle.take() {
+            Some(handle) => handle.join().unwrap_or_else(|_| {
+                Err(TrainError::Config("the learner thread panicked".to_owned()))
+            }),
+            None => Err(TrainError::Config(
+                "the learner was already joined".to_owned(),
+            )),
+        }
+    }
+}
+
+impl Drop for Learner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn metrics_line(
+    report: &StepReport,
+    elapsed_s: f64,
+    samples_per_s: f64,
+    replay: &ReplayBuffer,
+) -> String {
+    let mut object = serde_json::Map::new();
+    object.insert("step".into(), report.step.into());
+    object.insert("elapsed_s".into(), elapsed_s.into());
+    object.insert("loss".into(), finite_or_null(report.loss));
+    for (name, value) in &report.parts {
+        object.insert((*name).into(), finite_or_null(*value));
+    }
+    object.insert("learning_rate".into(), report.learning_rate.into());
+    object.insert("rolled_back".into(), report.rolled_back.into());
+    object.insert(
+        "latent_std_mean".into(),
+        finite_or_null(report.latent_std_mean),
+    );
+    object.insert(
+        "latent_std_min".into(),
+        finite_or_null(report.latent_std_min),
+    );
+    if let Some(rank) = report.effective_rank {
+        object.insert("effective_rank".into(), finite_or_null(rank));
+    }
+    object.insert("samples_per_s".into(), finite_or_null(samples_per_s));
+    object.insert("replay_transitions".into(), replay.num_transitions().into());
+    object.insert("transitions_seen".into(), replay.transitions_seen().into());
+    serde_json::Value::Object(object).to_string()
+}
+
+fn finite_or_null(value: f64) -> serde_json::Value {
+    if value.is_finite() {
+        value.into()
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+fn run(
+    mut trainer: Trainer,
+    mut replay: ReplayBuffer,
+    stream: Option<TransitionStream>,
+    config: &LearnerConfig,
+    events: &Sender<LearnerEvent>,
+    weights: &WeightsSnapshot,
+    stop: &AtomicBool,
+) -> Result<LearnerSummary, TrainError> {
+    let metrics_path = config.run_dir.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|err| TrainError::Checkpoint {
+            path: metrics_path.display().to_string(),
+            message: err.to_string(),
+        })?;
+    let k = trainer.config().model.rollout_steps;
+    let batch_size = trainer.config().batch_size;
+    let start_step = trainer.step_count();
+    let started = Instant::now();
+    let mut frames_seen = 0u64;
+    let mut rolled_back = 0u64;
+    weights.publish(trainer.step_count(), trainer.snapshot());
+
+    // Fill the buffer before the first step.
+    while replay.num_transitions() < config.min_transitions && !stop.load(Ordering::Relaxed) {
+        match stream
+            .as_ref()
+            .and_then(|s| s.recv_timeout(Duration::from_millis(200)))
+        {
+            Some(batch) => replay.push_batch(&batch),
+            None if stream.is_none() => break,
+            None => {}
+        }
+        let _ = events.try_send(LearnerEvent::Filling {
+            transitions: replay.num_transitions(),
+        });
+    }
+    let training_started = Instant::now();
+    loop {
+        let elapsed = training_started.elapsed();
+        let step = trainer.step_count();
+        let by_steps = config.max_steps.map(|max| {
+            (step - start_step.min(step)) as f64 / (max - start_step.min(max)).max(1) as f64
+        });
+        let by_time = config
+            .max_duration
+            .map(|max| elapsed.as_secs_f64() / max.as_secs_f64().max(1e-9));
+        let progress = by_steps.unwrap_or(0.0).max(by_time.unwrap_or(0.0));
+        if stop.load(Ordering::Relaxed)
+            || config.max_steps.is_some_and(|max| step >= max)
+            || config.max_duration.is_some_and(|max| elapsed >= max)
+        {
+            break;
+        }
+        if let Some(stream) = &stream {
+            for _ in 0..config.stream_batches_per_step {
+                match stream.recv_timeout(Duration::from_millis(1)) {
+                    Some(batch) => replay.push_batch(&batch),
+                    None => break,
+                }
+            }
+        }
+        let Some(batch) = replay.sample(trainer.rng(), batch_size, k + 1) else {
+            return Err(TrainError::Config(format!(
+                "no episode in the replay buffer is {k} steps long; record longer episodes or lower rollout_steps"
+            )));
+        };
+        let report = trainer.train_step(&batch, progress)?;
+        rolled_back += u64::from(report.rolled_back);
+        frames_seen += (batch.batch * batch.frames_per_sequence) as u64;
+        let elapsed_s = started.elapsed().as_secs_f64();
+        let samples_per_s = frames_seen as f64 / training_started.elapsed().as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            metrics,
+            "{}",
+            metrics_line(&report, elapsed_s, samples_per_s, &replay)
+        );
+        let step = report.step;
+        let _ = events.try_send(LearnerEvent::Step {
+            report,
+            samples_per_s,
+            elapsed_s,
+            progress,
+        });
+        if step % config.snapshot_every.max(1) == 0 {
+            weights.publish(step, trainer.snapshot());
+        }
+        if step % config.checkpoint_every.max(1) == 0 {
+            let path = trainer.save_checkpoint(&config.run_dir)?;
+            let _ = events.try_send(LearnerEvent::Checkpoint(path));
+        }
+    }
+    let _ = metrics.flush();
+    let checkpoint = trainer.save_checkpoint(&config.run_dir)?;
+    weights.publish(trainer.step_count(), trainer.snapshot());
+    let _ = events.try_send(LearnerEvent::Checkpoint(checkpoint.clone()));
+    if let Some(stream) = stream {
+        // The producer's own errors (a NaN action, say) surface here.
+        stream
+            .stop()
+            .map_err(|err| TrainError::Config(format!("the simulator stream failed: {err}")))?;
+    }
+    Ok(LearnerSummary {
+        steps: trainer.step_count(),
+        checkpoint,
+        transitions_seen: replay.transitions_seen(),
+        rolled_back,
+    })
+}

@@ -1,0 +1,363 @@
+//! Guards the world model: shapes of every module, the regularisers on hand-computed cases,
+//! learning (a tiny model overfits a fixed batch), exact checkpoint round trips, the NaN
+//! rollback, and a short sim → stream → learner run.
+
+use std::sync::Arc;
+
+use agent::model::{
+    ActionConditioning, ConvEncoderConfig, InverseDynamicsConfig, JepaConfig, PredictorConfig,
+    RegularizerConfig, SigregConfig, VicregConfig, frames_to_tensor, sigreg_directions,
+    sigreg_loss, vicreg_terms,
+};
+use agent::train::{Learner, LearnerConfig, TrainConfig, TrainError, Trainer};
+use agent::{ReplayBuffer, SequenceBatch};
+use burn::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// A small model on 16×16 frames so tests run in moments.
+fn tiny(k: usize) -> JepaConfig {
+    JepaConfig::new()
+        .with_encoder(
+            ConvEncoderConfig::new()
+                .with_image_size(16)
+                .with_channels(vec![8, 8]),
+        )
+        .with_predictor(PredictorConfig::new().with_hidden(32).with_blocks(1))
+        .with_inverse_dynamics(InverseDynamicsConfig::new().with_hidden(16))
+        .with_latent(8)
+        .with_rollout_steps(k)
+}
+
+fn batch(rng: &mut ChaCha8Rng, sequences: usize, k: usize, side: usize) -> SequenceBatch {
+    SequenceBatch {
+        batch: sequences,
+        frames_per_sequence: k + 1,
+        height: side,
+        width: side,
+        frames: (0..sequences * (k + 1) * side * side * 3)
+            .map(|_| rng.random_range(0..=255u8))
+            .collect(),
+        actions: (0..sequences * k * 2)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+    }
+}
+
+#[test]
+fn every_module_has_the_documented_shapes() {
+    let device = device();
+    let config = JepaConfig::new().with_latent(32);
+    config.check().expect("default config is consistent");
+    let model = config.init(&device);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let data = batch(&mut rng, 3, 2, 64);
+    let frames = frames_to_tensor(&data.frames, 9, 64, 64, &device);
+    assert_eq!(frames.dims(), [9, 3, 64, 64]);
+    let z = model.encoder.forward(frames.clone());
+    assert_eq!(z.dims(), [9, 32]);
+    let a = Tensor::<2>::zeros([9, 2], &device);
+    assert_eq!(model.predictor.forward(z.clone(), a).dims(), [9, 32]);
+    assert_eq!(
+        model.inverse_dynamics.forward(z.clone(), z.clone()).dims(),
+        [9, 2]
+    );
+    let actions = Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [3, 2, 2]), &device);
+    let start = z.clone().narrow(0, 0, 3);
+    assert_eq!(model.rollout(start, actions.clone()).dims(), [3, 2, 32]);
+    let terms = model.losses(&config, frames, actions, None);
+    assert_eq!(terms.total.dims(), [1]);
+    assert_eq!(terms.latents.dims(), [9, 32]);
+    let names: Vec<_> = terms.parts.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "one_step",
+            "rollout",
+            "variance",
+            "covariance",
+            "inverse_dynamics"
+        ]
+    );
+    // Concatenation-only conditioning has the same shapes.
+    let concat = PredictorConfig::new()
+        .with_latent_dim(32)
+        .with_conditioning(ActionConditioning::Concat)
+        .init(&device);
+    assert_eq!(
+        concat
+            .forward(z, Tensor::<2>::zeros([9, 2], &device))
+            .dims(),
+        [9, 32]
+    );
+}
+
+#[test]
+fn inconsistent_configs_are_refused_with_the_fix() {
+    let mut config = JepaConfig::new();
+    config.predictor.latent_dim = 7;
+    assert!(
+        config
+            .check()
+            .expect_err("mismatch")
+            .contains("with_latent")
+    );
+    let odd = JepaConfig::new().with_encoder(ConvEncoderConfig::new().with_image_size(60));
+    assert!(odd.check().is_err());
+}
+
+#[test]
+fn vicreg_matches_a_hand_computed_case() {
+    let device = device();
+    // Dimension 0 varies (std sqrt(4/3) > 1: no hinge); dimension 1 is constant (std 0.01).
+    let z = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 3.0, -1.0, 3.0, 1.0, 3.0, -1.0, 3.0], [4, 2]),
+        &device,
+    );
+    let (variance, covariance) = vicreg_terms(z, 1.0);
+    let variance: f32 = variance.into_scalar();
+    let covariance: f32 = covariance.into_scalar();
+    // (0 + (1 - sqrt(0 + 1e-4))) / 2 = 0.495; the off-diagonal covariance is 0.
+    assert!((variance - 0.495).abs() < 1e-4, "{variance}");
+    assert!(covariance.abs() < 1e-6, "{covariance}");
+    // Perfectly correlated dimensions: cov = [[v, v], [v, v]], off-diagonal sum 2v² / d = v².
+    let z = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0], [4, 2]),
+        &device,
+    );
+    let (_, covariance) = vicreg_terms(z, 1.0);
+    let covariance: f32 = covariance.into_scalar();
+    let v = 4.0f32 / 3.0;
+    assert!((covariance - v * v).abs() < 1e-4, "{covariance}");
+}
+
+#[test]
+fn sigreg_scores_gaussians_low_and_collapse_high() {
+    let device = device();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (n, d) = (512, 16);
+    let gaussian: Vec<f32> = (0..n * d)
+        .map(|_| {
+            let (u1, u2): (f32, f32) = (
+                rng.random_range(f32::EPSILON..1.0),
+                rng.random_range(0.0..1.0),
+            );
+            (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+        })
+        .collect();
+    let gaussian = Tensor::<2>::from_data(TensorData::new(gaussian, [n, d]), &device);
+    let collapsed = Tensor::<2>::ones([n, d], &device).mul_scalar(0.3);
+    let config = SigregConfig::new().with_directions(64);
+    let directions = sigreg_directions(&mut rng, d, 64, &device);
+    let low: f32 = sigreg_loss(gaussian, directions.clone(), &config).into_scalar();
+    let high: f32 = sigreg_loss(collapsed, directions, &config).into_scalar();
+    assert!(low < 1.0, "Gaussian samples should pass the test: {low}");
+    assert!(
+        high > 50.0 * low.max(0.01),
+        "collapse should score high: {high} vs {low}"
+    );
+}
+
+#[test]
+fn a_tiny_model_overfits_a_fixed_batch() {
+    for regularizer in [
+        RegularizerConfig::Vicreg(VicregConfig::new()),
+        RegularizerConfig::Sigreg(SigregConfig::new().with_directions(32)),
+    ] {
+        let config = TrainConfig::new()
+            .with_model(tiny(2).with_regularizer(regularizer))
+            .with_batch_size(8)
+            .with_warmup_steps(5)
+            .with_learning_rate(3e-3);
+        let mut trainer = Trainer::new(config, &device()).expect("trainer");
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let data = batch(&mut rng, 8, 2, 16);
+        let first = trainer.train_step(&data, 0.0).expect("step");
+        let mut last = first.clone();
+        for i in 1..150 {
+            last = trainer.train_step(&data, i as f64 / 150.0).expect("step");
+        }
+        assert!(
+            last.loss < 0.5 * first.loss,
+            "loss {} → {} did not halve",
+            first.loss,
+            last.loss
+        );
+        assert!(last.parts["one_step"] < first.parts["one_step"]);
+    }
+}
+
+#[test]
+fn checkpoints_round_trip_exactly_and_resume_the_same_step() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = TrainConfig::new()
+        .with_model(tiny(1))
+        .with_batch_size(4)
+        .with_seed(9);
+    let mut trainer = Trainer::new(config, &device()).expect("trainer");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let data = batch(&mut rng, 4, 1, 16);
+    for _ in 0..3 {
+        trainer.train_step(&data, 0.1).expect("step");
+    }
+    let path = trainer.save_checkpoint(dir.path()).expect("save");
+    assert!(path.ends_with("checkpoints/step-00000003"));
+    let mut resumed = Trainer::load_checkpoint(dir.path(), &device()).expect("load");
+    assert_eq!(resumed.step_count(), 3);
+    let frames = frames_to_tensor(&data.frames, 8, 16, 16, &device());
+    let a: Vec<f32> = trainer
+        .snapshot()
+        .encoder
+        .forward(frames.clone())
+        .into_data()
+        .try_to_vec()
+        .expect("vec");
+    let b: Vec<f32> = resumed
+        .snapshot()
+        .encoder
+        .forward(frames)
+        .into_data()
+        .try_to_vec()
+        .expect("vec");
+    assert_eq!(a, b, "weights differ after loading");
+    let next = trainer.train_step(&data, 0.2).expect("step");
+    let next_resumed = resumed.train_step(&data, 0.2).expect("step");
+    assert_eq!(next.loss.to_bits(), next_resumed.loss.to_bits());
+    let after = trainer.train_step(&data, 0.3).expect("step");
+    let after_resumed = resumed.train_step(&data, 0.3).expect("step");
+    assert_eq!(
+        after.loss.to_bits(),
+        after_resumed.loss.to_bits(),
+        "optimiser state differs"
+    );
+    // No half-written checkpoint folders are left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints"))
+        .expect("dir")
+        .map(|e| e.expect("e").file_name())
+        .collect();
+    assert!(names.iter().all(|n| !n.to_string_lossy().ends_with(".tmp")));
+}
+
+#[test]
+fn missing_checkpoints_give_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = Trainer::load_checkpoint(&dir.path().join("nothing"), &device())
+        .err()
+        .expect("error");
+    assert!(err.to_string().contains("no such file or folder"), "{err}");
+    let err = Trainer::load_checkpoint(dir.path(), &device())
+        .err()
+        .expect("error");
+    assert!(
+        err.to_string().contains("no checkpoint in this folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nan_losses_roll_back_and_repeated_nans_stop_training() {
+    let config = TrainConfig::new()
+        .with_model(tiny(1))
+        .with_batch_size(4)
+        .with_max_consecutive_nan(3);
+    let mut trainer = Trainer::new(config, &device()).expect("trainer");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let data = batch(&mut rng, 4, 1, 16);
+    trainer.train_step(&data, 0.0).expect("step");
+    let frames = frames_to_tensor(&data.frames, 8, 16, 16, &device());
+    let before: Vec<f32> = trainer
+        .snapshot()
+        .encoder
+        .forward(frames.clone())
+        .into_data()
+        .try_to_vec()
+        .expect("vec");
+    trainer.poison_next_steps(1);
+    let report = trainer
+        .train_step(&data, 0.0)
+        .expect("a single NaN is survivable");
+    assert!(report.rolled_back);
+    let after: Vec<f32> = trainer
+        .snapshot()
+        .encoder
+        .forward(frames)
+        .into_data()
+        .try_to_vec()
+        .expect("vec");
+    // Rolled back to the weights at the start of the last good step.
+    assert_ne!(before, after, "the last good step's update is undone too");
+    assert!(
+        trainer.train_step(&data, 0.0).is_ok_and(|r| !r.rolled_back),
+        "training goes on"
+    );
+    trainer.poison_next_steps(3);
+    let mut outcome = Ok(());
+    for _ in 0..3 {
+        if let Err(err) = trainer.train_step(&data, 0.0) {
+            outcome = Err(err);
+            break;
+        }
+    }
+    match outcome {
+        Err(TrainError::Diverged { count: 3, .. }) => {}
+        other => panic!("expected divergence after 3 NaNs, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_short_streamed_run_trains_and_publishes_weights() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../worlds/reach.json");
+    let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
+    let vec_env = sim::VecEnv::new(spec, 4, 0, 1).expect("vec env");
+    let stream = sim::stream::spawn(
+        vec_env,
+        sim::SmoothRandomPolicy::new(4, 0),
+        sim::stream::StreamConfig::default(),
+    )
+    .expect("stream");
+    let model = JepaConfig::new()
+        .with_encoder(ConvEncoderConfig::new().with_channels(vec![4, 8, 8, 8]))
+        .with_predictor(PredictorConfig::new().with_hidden(32).with_blocks(1))
+        .with_latent(16)
+        .with_rollout_steps(2);
+    let trainer = Trainer::new(
+        TrainConfig::new().with_model(model).with_batch_size(4),
+        &device(),
+    )
+    .expect("trainer");
+    let config = LearnerConfig {
+        run_dir: dir.path().to_owned(),
+        max_steps: Some(6),
+        max_duration: None,
+        min_transitions: 64,
+        snapshot_every: 2,
+        checkpoint_every: 4,
+        ..LearnerConfig::default()
+    };
+    let learner = Learner::spawn(trainer, ReplayBuffer::new(64 << 20), Some(stream), config)
+        .expect("learner");
+    let weights = learner.weights().clone();
+    let summary = learner.join().expect("training runs");
+    assert_eq!(summary.steps, 6);
+    assert_eq!(weights.latest().map(|(step, _)| step), Some(6));
+    let metrics = std::fs::read_to_string(dir.path().join("metrics.jsonl")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 6);
+    let first: serde_json::Value =
+        serde_json::from_str(metrics.lines().next().expect("line")).expect("json");
+    assert!(first["loss"].as_f64().is_some_and(f64::is_finite));
+    assert!(
+        dir.path()
+            .join("checkpoints/step-00000004/model.bpk")
+            .is_file()
+    );
+    assert!(
+        dir.path()
+            .join("checkpoints/step-00000006/state.json")
+            .is_file()
+    );
+}

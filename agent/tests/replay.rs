@@ -1,0 +1,101 @@
+//! Guards the replay buffer: stream batches are stitched into whole episodes, the byte cap
+//! holds, and sampled sub-sequences are consecutive frames with the actions between them.
+
+use std::sync::Arc;
+
+use agent::ReplayBuffer;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use sim::stream::{StreamConfig, spawn};
+use sim::{SmoothRandomPolicy, VecEnv, WorldSpec};
+
+fn spec(episode_steps: u32) -> Arc<WorldSpec> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../worlds/reach.json");
+    let mut spec = WorldSpec::from_json_file(path).expect("world");
+    spec.task.episode_steps = episode_steps;
+    Arc::new(spec)
+}
+
+fn fill(buffer: &mut ReplayBuffer, envs: usize, episode_steps: u32, batches: u64) {
+    let vec_env = VecEnv::new(spec(episode_steps), envs, 3, 1).expect("vec env");
+    let config = StreamConfig {
+        max_batches: Some(batches),
+        steps_per_batch: 5,
+        ..StreamConfig::default()
+    };
+    let stream = spawn(vec_env, SmoothRandomPolicy::new(envs, 1), config).expect("stream");
+    for batch in &stream {
+        buffer.push_batch(&batch);
+    }
+    stream.stop().expect("stream ok");
+}
+
+#[test]
+fn batches_are_stitched_into_episodes() {
+    let mut buffer = ReplayBuffer::new(usize::MAX);
+    // 2 envs × 60 steps with 25-step episodes: 2 full episodes each plus a partial one.
+    fill(&mut buffer, 2, 25, 12);
+    let frame = 64 * 64 * 3;
+    let episodes: Vec<_> = buffer.episodes().collect();
+    assert_eq!(episodes.len(), 6);
+    for episode in &episodes {
+        assert_eq!(episode.frames.len(), (episode.steps() + 1) * frame);
+        assert_eq!(
+            episode.states.len() / (episode.steps() + 1) * (episode.steps() + 1),
+            episode.states.len()
+        );
+    }
+    let finished: Vec<_> = episodes.iter().filter(|e| e.finished).collect();
+    assert_eq!(finished.len(), 4);
+    assert!(finished.iter().all(|e| e.steps() == 25));
+    // 60 vector steps minus one autoreset step per finished episode per env.
+    assert_eq!(buffer.num_transitions(), 2 * (60 - 2));
+}
+
+#[test]
+fn the_byte_cap_evicts_the_oldest_episodes() {
+    let cap = 2_000_000;
+    let mut buffer = ReplayBuffer::new(cap);
+    fill(&mut buffer, 2, 20, 20);
+    assert!(buffer.bytes() <= cap, "{} bytes", buffer.bytes());
+    assert!(buffer.transitions_seen() as usize > buffer.num_transitions());
+    let recount: usize = buffer
+        .episodes()
+        .map(|e| e.frames.len() + e.actions.len() * 8 + e.states.len() * 4)
+        .sum();
+    assert_eq!(recount, buffer.bytes());
+}
+
+#[test]
+fn samples_are_consecutive_frames_with_their_actions() {
+    let mut buffer = ReplayBuffer::new(usize::MAX);
+    fill(&mut buffer, 2, 30, 10);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let batch = buffer
+        .sample(&mut rng, 16, 5)
+        .expect("long enough episodes");
+    let frame = 64 * 64 * 3;
+    assert_eq!(batch.frames.len(), 16 * 5 * frame);
+    assert_eq!(batch.actions.len(), 16 * 4 * 2);
+    // Each sampled window appears verbatim in some episode, with the matching actions.
+    for b in 0..16 {
+        let window = &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
+        let actions = &batch.actions[b * 8..(b + 1) * 8];
+        let found = buffer.episodes().any(|e| {
+            (0..=e.steps().saturating_sub(4)).any(|start| {
+                e.steps() >= 4
+                    && e.frames[start * frame..(start + 5) * frame] == *window
+                    && e.actions[start..start + 4]
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .eq(actions.iter().copied())
+            })
+        });
+        assert!(found, "sample {b} is not a window of any episode");
+    }
+    assert!(
+        buffer.sample(&mut rng, 4, 1000).is_none(),
+        "no episode is 999 steps long"
+    );
+}

@@ -1,0 +1,310 @@
+//! `kennel train`: learn a JEPA world model from a world's frames (streamed online from the
+//! simulator, or from recorded episodes), with progress, `metrics.jsonl`, checkpoints and a
+//! loss plot in the run folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agent::ReplayBuffer;
+use agent::model::{JepaConfig, RegularizerConfig, SigregConfig, VicregConfig};
+use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, latest_checkpoint};
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sim::stream::{StreamConfig, spawn};
+use sim::{SmoothRandomPolicy, VecEnv};
+
+use crate::plot::{Series, line_plot};
+use crate::world_files::load_world;
+
+/// The anti-collapse regulariser.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Regularizer {
+    /// VICReg variance + covariance with an inverse-dynamics term (default).
+    Vicreg,
+    /// SIGReg (LeJEPA): Epps–Pulley test of random projections against a Gaussian.
+    Sigreg,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// World file or shipped world name (its learner camera must match the model's input).
+    #[arg(long, default_value = "two_rooms")]
+    world: String,
+    /// Train for this many minutes (default 10 unless --steps is given).
+    #[arg(long, conflicts_with = "steps")]
+    minutes: Option<f64>,
+    /// Train until this many optimiser steps in total.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Train on recorded episodes from this folder (`kennel rollout --record`) instead of a
+    /// live stream.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run folder: metrics.jsonl, loss.png, checkpoints/.
+    #[arg(long, default_value = "runs/train")]
+    out: PathBuf,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Anti-collapse regulariser.
+    #[arg(long, value_enum, default_value_t = Regularizer::Vicreg)]
+    regularizer: Regularizer,
+    /// Inverse-dynamics weight (VICReg) or λ (SIGReg); default 10 or 0.1.
+    #[arg(long)]
+    reg_weight: Option<f64>,
+    /// Latent size.
+    #[arg(long, default_value_t = 64)]
+    latent: usize,
+    /// k: steps of the rollout loss.
+    #[arg(long, default_value_t = 4)]
+    rollout_steps: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Seed of the weights, the data and every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Simulated environments feeding the stream.
+    #[arg(long, default_value_t = 16)]
+    envs: usize,
+    /// Replay buffer cap in MiB.
+    #[arg(long, default_value_t = 384)]
+    replay_mb: usize,
+    /// Checkpoint every this many steps (and at the end).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+}
+
+fn model_config(args: &TrainArgs) -> JepaConfig {
+    let regularizer = match args.regularizer {
+        Regularizer::Vicreg => {
+            let mut vicreg = VicregConfig::new();
+            if let Some(w) = args.reg_weight {
+                vicreg.inverse_dynamics_weight = w;
+            }
+            RegularizerConfig::Vicreg(vicreg)
+        }
+        Regularizer::Sigreg => {
+            let mut sigreg = SigregConfig::new();
+            if let Some(w) = args.reg_weight {
+                sigreg.weight = w;
+            }
+            RegularizerConfig::Sigreg(sigreg)
+        }
+    };
+    JepaConfig::new()
+        .with_latent(args.latent)
+        .with_regularizer(regularizer)
+        .with_rollout_steps(args.rollout_steps)
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let spec = load_world(&args.world)?;
+    let device = burn::prelude::Device::flex();
+    let trainer = if args.resume {
+        if latest_checkpoint(&args.out).is_none() {
+            bail!(
+                "--resume: no checkpoint in {} to continue from; drop --resume to start a new run",
+                args.out.display()
+            );
+        }
+        let trainer = Trainer::load_checkpoint(&args.out, &device)?;
+        eprintln!(
+            "resuming {} at step {}",
+            args.out.display(),
+            trainer.step_count()
+        );
+        trainer
+    } else {
+        if latest_checkpoint(&args.out).is_some() {
+            bail!(
+                "{} already holds a training run; pass --resume to continue it, or choose another --out (nothing was overwritten)",
+                args.out.display()
+            );
+        }
+        let config = TrainConfig::new()
+            .with_model(model_config(args))
+            .with_batch_size(args.batch)
+            .with_learning_rate(args.lr)
+            .with_seed(args.seed);
+        Trainer::new(config, &device)?
+    };
+    let model = &trainer.config().model;
+    let side = model.encoder.image_size as u32;
+    let camera = spec.learner_camera();
+    if (camera.width, camera.height) != (side, side) {
+        bail!(
+            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
+            spec.name,
+            camera.width,
+            camera.height
+        );
+    }
+
+    let mut replay = ReplayBuffer::new(args.replay_mb << 20);
+    let stream = match &args.data {
+        Some(dir) => {
+            for file in agent::dataset::read_episode_files(dir)? {
+                if (file.height, file.width) != (side as usize, side as usize) {
+                    bail!(
+                        "{}: frames are {}×{}, the model reads {side}×{side}",
+                        dir.display(),
+                        file.height,
+                        file.width
+                    );
+                }
+                for episode in file.episodes {
+                    replay.push_episode(episode, file.height, file.width);
+                }
+            }
+            eprintln!(
+                "loaded {} transitions from {}",
+                replay.num_transitions(),
+                dir.display()
+            );
+            None
+        }
+        None => {
+            // One simulator thread: the learner needs the cores more than the renderer does.
+            let vec_env = VecEnv::new(spec.clone(), args.envs.max(1), args.seed, 1)?;
+            let policy = SmoothRandomPolicy::new(args.envs.max(1), args.seed);
+            let config = StreamConfig {
+                capacity: 8,
+                ..StreamConfig::default()
+            };
+            Some(spawn(vec_env, policy, config)?)
+        }
+    };
+    let max_duration = match (args.minutes, args.steps) {
+        (Some(m), _) => Some(Duration::from_secs_f64(m.max(0.0) * 60.0)),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(600)),
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let run_info = serde_json::json!({
+        "world": spec.name,
+        "world_spec": serde_json::to_value(&*spec)?,
+        "data": args.data,
+        "kennel_version": env!("CARGO_PKG_VERSION"),
+    });
+    std::fs::write(
+        args.out.join("run.json"),
+        serde_json::to_string_pretty(&run_info)? + "\n",
+    )?;
+    let learner_config = LearnerConfig {
+        run_dir: args.out.clone(),
+        max_steps: args.steps,
+        max_duration,
+        replay_bytes: args.replay_mb << 20,
+        checkpoint_every: args.checkpoint_every,
+        ..LearnerConfig::default()
+    };
+    let learner = Learner::spawn(trainer, replay, stream, learner_config)?;
+    watch(&learner);
+    let summary = learner.join()?;
+    let plot = args.out.join("loss.png");
+    plot_metrics(&args.out.join("metrics.jsonl"), &plot)?;
+    println!(
+        "trained {} steps ({} transitions seen, {} rolled back); checkpoint {}; plot {}; metrics {}",
+        summary.steps,
+        summary.transitions_seen,
+        summary.rolled_back,
+        summary.checkpoint.display(),
+        plot.display(),
+        args.out.join("metrics.jsonl").display()
+    );
+    Ok(())
+}
+
+fn watch(learner: &Learner) {
+    let bar = ProgressBar::new(1000).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:25}] {percent:>3}% {elapsed_precise}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix("train");
+    while !learner.is_finished() {
+        match learner.events().recv_timeout(Duration::from_millis(250)) {
+            Ok(LearnerEvent::Filling { transitions }) => {
+                bar.set_message(format!(
+                    "filling the replay buffer: {transitions} transitions"
+                ));
+            }
+            Ok(LearnerEvent::Step {
+                report,
+                samples_per_s,
+                progress,
+                ..
+            }) => {
+                bar.set_position((progress * 1000.0) as u64);
+                let parts: Vec<String> = report
+                    .parts
+                    .iter()
+                    .map(|(name, value)| format!("{name} {value:.3}"))
+                    .collect();
+                bar.set_message(format!(
+                    "step {} loss {:.4} ({}) std min {:.2} | {:.0} frames/s",
+                    report.step,
+                    report.loss,
+                    parts.join(", "),
+                    report.latent_std_min,
+                    samples_per_s
+                ));
+            }
+            Ok(LearnerEvent::Checkpoint(path)) => {
+                bar.println(format!("checkpoint {}", path.display()))
+            }
+            Err(_) => {}
+        }
+    }
+    bar.finish_and_clear();
+}
+
+/// Plots every loss column of `metrics.jsonl` against the step.
+pub fn plot_metrics(metrics: &Path, out: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(metrics)
+        .with_context(|| format!("cannot read {}", metrics.display()))?;
+    let names = [
+        "loss",
+        "one_step",
+        "rollout",
+        "variance",
+        "covariance",
+        "inverse_dynamics",
+        "sigreg",
+    ];
+    let mut series: Vec<Series> = names
+        .iter()
+        .map(|n| Series {
+            name: (*n).to_owned(),
+            points: Vec::new(),
+        })
+        .collect();
+    for line in text.lines() {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(step) = value["step"].as_f64() else {
+            continue;
+        };
+        for s in &mut series {
+            if let Some(v) = value[s.name.as_str()].as_f64() {
+                s.points.push((step, v));
+            }
+        }
+    }
+    series.retain(|s| !s.points.is_empty());
+    line_plot(
+        out,
+        "kennel train: losses",
+        "step",
+        "loss (log scale)",
+        &series,
+        true,
+    )
+}
