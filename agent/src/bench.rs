@@ -80,9 +80,8 @@ pub fn bench_default(k: usize, batch: usize, repeats: usize, device: &Device) ->
         .with_batch_size(batch);
     let latent = config.model.latent_dim();
     let data = random_batch(&mut rng, batch, k);
-    let mut trainer = match Trainer::new(config, device) {
-        Ok(trainer) => trainer,
-        Err(_) => unreachable!("the default configuration is valid"),
+    let Ok(mut trainer) = Trainer::new(config, device) else {
+        unreachable!("the default configuration is valid")
     };
     let train_step_ms = time_ms(repeats, || {
         let _ = trainer.train_step(&data, 0.5);

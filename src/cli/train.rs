@@ -257,7 +257,7 @@ fn watch(learner: &Learner) {
                 ));
             }
             Ok(LearnerEvent::Checkpoint(path)) => {
-                bar.println(format!("checkpoint {}", path.display()))
+                bar.println(format!("checkpoint {}", path.display()));
             }
             Err(_) => {}
         }

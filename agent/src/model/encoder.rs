@@ -1,7 +1,7 @@
 //! The pixel encoder: stride-2 convolutions, then a linear map to the latent.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 
 /// A stack of 4×4, stride-2 convolutions (each halves the image) and a linear head.
@@ -16,12 +16,20 @@ pub struct ConvEncoderConfig {
     /// Size of the latent vector.
     #[config(default = 64)]
     pub latent_dim: usize,
+    /// Batch normalisation after each convolution. Frames differ from each other in a few
+    /// pixels (the agent) on a constant background; without it the initial latents of
+    /// different frames differ by ~0.1% and the prediction losses collapse them before the
+    /// regulariser can act (measured: latent std 0.001 from step 1). The quick experiment in
+    /// `shared/RESEARCH.md` used it too.
+    #[config(default = true)]
+    pub batch_norm: bool,
 }
 
 /// Encodes RGB images into latent vectors.
 #[derive(Module, Debug)]
 pub struct ConvEncoder {
     convs: Vec<Conv2d>,
+    norms: Vec<BatchNorm>,
     head: Linear,
     activation: Relu,
 }
@@ -35,8 +43,12 @@ impl ConvEncoderConfig {
     /// Builds the encoder on `device`.
     pub fn init(&self, device: &Device) -> ConvEncoder {
         let mut convs = Vec::with_capacity(self.channels.len());
+        let mut norms = Vec::new();
         let mut in_channels = 3;
         for &out in &self.channels {
+            if self.batch_norm {
+                norms.push(BatchNormConfig::new(out).init(device));
+            }
             convs.push(
                 Conv2dConfig::new([in_channels, out], [4, 4])
                     .with_stride([2, 2])
@@ -48,6 +60,7 @@ impl ConvEncoderConfig {
         let side = self.feature_size();
         ConvEncoder {
             convs,
+            norms,
             head: LinearConfig::new(in_channels * side * side, self.latent_dim).init(device),
             activation: Relu::new(),
         }
@@ -63,8 +76,12 @@ impl ConvEncoder {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         // Centre the pixels: [0, 1] → [-1, 1].
         let mut x = images.mul_scalar(2.0).sub_scalar(1.0);
-        for conv in &self.convs {
-            x = self.activation.forward(conv.forward(x)); // [batch, c, s/2, s/2]
+        for (i, conv) in self.convs.iter().enumerate() {
+            x = conv.forward(x); // [batch, c, s/2, s/2]
+            if let Some(norm) = self.norms.get(i) {
+                x = norm.forward(x);
+            }
+            x = self.activation.forward(x);
         }
         self.head.forward(x.flatten(1, 3)) // [batch, c·s·s] → [batch, latent_dim]
     }

@@ -59,7 +59,10 @@ impl JepaConfig {
         }
         if self.encoder.channels.is_empty()
             || self.encoder.image_size == 0
-            || self.encoder.image_size % (1 << self.encoder.channels.len()) != 0
+            || !self
+                .encoder
+                .image_size
+                .is_multiple_of(1 << self.encoder.channels.len())
         {
             return Err(format!(
                 "image size {} must be a positive multiple of 2^{} (one halving per convolution)",

@@ -90,6 +90,14 @@ struct Collected {
     width: usize,
 }
 
+/// One environment's recorded episode: observations, actions, true quantities per frame.
+#[derive(Default)]
+struct EnvRecord {
+    observations: Vec<sim::Observation>,
+    actions: Vec<Action>,
+    quantities: Vec<BTreeMap<String, f64>>,
+}
+
 fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, sim::SimError> {
     let envs = options.episodes.clamp(1, 16);
     let rounds = options.episodes.div_ceil(envs);
@@ -108,22 +116,12 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
     };
     for round in 0..rounds {
         let mut vec_env = VecEnv::new(Arc::clone(spec), envs, options.seed + round as u64, 1)?;
-        let mut policy = SmoothRandomPolicy::new(envs, options.seed ^ 0x5eed + round as u64);
+        let mut policy = SmoothRandomPolicy::new(envs, options.seed ^ (0x5eed + round as u64));
         let first = vec_env.reset()?;
-        let mut per_env: Vec<(
-            Vec<sim::Observation>,
-            Vec<Action>,
-            Vec<BTreeMap<String, f64>>,
-        )> = (0..envs)
-            .map(|_| (Vec::new(), Vec::new(), Vec::new()))
-            .collect();
+        let mut per_env: Vec<EnvRecord> = (0..envs).map(|_| EnvRecord::default()).collect();
         let mut observations: Vec<sim::Observation> = first.into_iter().map(|(o, _)| o).collect();
         let record = |vec_env: &mut VecEnv,
-                      per_env: &mut Vec<(
-            Vec<sim::Observation>,
-            Vec<Action>,
-            Vec<BTreeMap<String, f64>>,
-        )>,
+                      per_env: &mut [EnvRecord],
                       observations: &[sim::Observation]| {
             for (i, env) in vec_env.envs_mut().enumerate() {
                 let mut quantities = BTreeMap::new();
@@ -143,8 +141,8 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
                         quantities.insert("object_sin_yaw".to_owned(), f64::from(pose.yaw.sin()));
                     }
                 }
-                per_env[i].0.push(observations[i].clone());
-                per_env[i].2.push(quantities);
+                per_env[i].observations.push(observations[i].clone());
+                per_env[i].quantities.push(quantities);
             }
         };
         record(&mut vec_env, &mut per_env, &observations);
@@ -154,7 +152,7 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
             policy.act(&observations, &mut actions);
             let results = vec_env.step(&actions)?;
             for (i, a) in actions.iter().enumerate() {
-                per_env[i].1.push(*a);
+                per_env[i].actions.push(*a);
             }
             let ended: Vec<bool> = results
                 .iter()
@@ -166,9 +164,9 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
                 break;
             }
         }
-        for (obs, acts, quantities) in per_env.into_iter().take(options.episodes - round * envs) {
+        for record in per_env.into_iter().take(options.episodes - round * envs) {
             let start = out.agent_xy.len();
-            for (o, q) in obs.iter().zip(&quantities) {
+            for (o, q) in record.observations.iter().zip(&record.quantities) {
                 out.height = o.rgb.height as usize;
                 out.width = o.rgb.width as usize;
                 out.frames.extend_from_slice(&o.rgb.rgb);
@@ -177,7 +175,7 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
                     out.targets.entry(name.clone()).or_default().push(*value);
                 }
             }
-            out.actions.extend(acts.iter().map(|a| a.0));
+            out.actions.extend(record.actions.iter().map(|a| a.0));
             // Frames are one more than actions; pad the action list so indices line up.
             out.actions.push([0.0, 0.0]);
             out.episodes.push(start..out.agent_xy.len());

@@ -102,8 +102,10 @@ impl Trainer {
             std::fs::remove_dir_all(&tmp).map_err(io)?;
         }
         std::fs::create_dir_all(&tmp).map_err(io)?;
+        // `valid()` first: it folds batch norm's pending running-statistics update into the
+        // value (saving the training module directly writes statistics one step old).
         self.model
-            .clone()
+            .valid()
             .save_file(tmp.join(MODEL_FILE))
             .map_err(|err| checkpoint_error(&tmp, format!("cannot write the weights: {err:?}")))?;
         self.optimizer

@@ -78,8 +78,11 @@ pub enum LearnerEvent {
 /// The newest published weights: an immutable inference copy and its step.
 #[derive(Clone, Default)]
 pub struct WeightsSnapshot {
-    inner: Arc<RwLock<Option<(u64, Arc<JepaModel>)>>>,
+    inner: Arc<RwLock<Published>>,
 }
+
+/// The step and weights of the newest snapshot.
+type Published = Option<(u64, Arc<JepaModel>)>;
 
 impl WeightsSnapshot {
     /// The newest snapshot, if one was published.

@@ -275,7 +275,7 @@ impl Trainer {
             .collect();
         let latents = terms.latents.clone().detach();
         let (std_mean, std_min) = latent_spread(latents.clone());
-        let effective_rank = (self.step % RANK_EVERY == 0).then(|| {
+        let effective_rank = self.step.is_multiple_of(RANK_EVERY).then(|| {
             let [n, d] = latents.dims();
             let values: Vec<f32> = latents.into_data().try_to_vec::<f32>().unwrap_or_default();
             let rows = nalgebra::DMatrix::from_fn(n, d, |r, c| f64::from(values[r * d + c]));

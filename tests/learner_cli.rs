@@ -1,0 +1,159 @@
+//! End-to-end tests of the learner's commands: `kennel train` (fresh, resumed, refusing to
+//! overwrite, offline from recorded episodes), `kennel probe` and `kennel bench train`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kennel(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kennel"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run kennel")
+}
+
+#[track_caller]
+fn assert_ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn train_resume_and_probe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = [
+        "train", "--world", "reach", "--batch", "4", "--out", "run", "--envs", "4",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--steps", "3"]);
+    assert_ok(&kennel(&args, dir.path()));
+    let run = dir.path().join("run");
+    assert!(run.join("checkpoints/step-00000003/model.bpk").is_file());
+    assert!(run.join("loss.png").is_file());
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .expect("metrics")
+            .lines()
+            .count(),
+        3
+    );
+
+    // Training into a folder that holds a run needs --resume: nothing is overwritten.
+    let again = kennel(&args, dir.path());
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("pass --resume"),
+        "{}",
+        stderr(&again)
+    );
+
+    let mut resume = base.to_vec();
+    resume.extend(["--steps", "5", "--resume"]);
+    assert_ok(&kennel(&resume, dir.path()));
+    assert!(run.join("checkpoints/step-00000005/model.bpk").is_file());
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .expect("metrics")
+            .lines()
+            .count(),
+        5
+    );
+
+    let probe = kennel(
+        &[
+            "probe",
+            "--checkpoint",
+            "run",
+            "--world",
+            "reach",
+            "--episodes",
+            "4",
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_ok(&probe);
+    let report: serde_json::Value = serde_json::from_slice(&probe.stdout).expect("one JSON object");
+    assert!(report["r2"]["agent_position"].is_f64());
+    assert!(report["open_loop"]["10"]["model"].is_f64());
+    assert!(report["open_loop"]["10"]["same_latent"].is_f64());
+    assert!(report["open_loop"]["10"]["random_actions"].is_f64());
+    assert!(report["effective_rank"].as_f64().is_some_and(|r| r >= 1.0));
+    assert!(report["latent_spearman"].is_f64());
+    assert!(
+        report["checkpoint"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("step-00000005"))
+    );
+
+    let missing = kennel(&["probe", "--checkpoint", "nowhere"], dir.path());
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no such file or folder"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn train_offline_on_recorded_episodes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = [
+        "rollout", "--world", "reach", "--envs", "4", "--steps", "220", "--out", "roll",
+        "--record", "episodes",
+    ];
+    let output = kennel(&record, dir.path());
+    assert_ok(&output);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("recorded 8 finished episodes"));
+    let train = [
+        "train", "--world", "reach", "--data", "episodes", "--steps", "2", "--batch", "4", "--out",
+        "offline",
+    ];
+    assert_ok(&kennel(&train, dir.path()));
+    assert!(
+        dir.path()
+            .join("offline/checkpoints/step-00000002/model.bpk")
+            .is_file()
+    );
+    let bad = kennel(
+        &[
+            "train", "--world", "reach", "--data", "roll", "--steps", "1", "--out", "x",
+        ],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("no episodes-*.bin files"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn bench_train_prints_both_models() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kennel(
+        &["bench", "train", "--repeats", "1", "--batch", "4", "--json"],
+        dir.path(),
+    );
+    assert_ok(&output);
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    for model in ["default", "reference"] {
+        for key in ["train_step_ms", "encode_ms_b64", "predict_ms_b512"] {
+            let value = report[model][key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{model}.{key}"));
+            assert!(value > 0.0 && value.is_finite());
+        }
+    }
+}
