@@ -1,35 +1,11 @@
 //! End-to-end tests of the `kennel` binary: every subcommand runs from the command line,
 //! writes what it promises, and fails with a clear message and a non-zero exit on bad input.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn kennel(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kennel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run kennel")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        stdout(output),
-        stderr(output)
-    );
-}
+use common::{assert_ok, kennel, stderr, stdout};
 
 #[test]
 fn every_subcommand_has_help() {

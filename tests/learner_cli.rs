@@ -1,31 +1,9 @@
 //! End-to-end tests of the learner's commands: `kennel train` (fresh, resumed, refusing to
 //! overwrite, offline from recorded episodes), `kennel probe` and `kennel bench train`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn kennel(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kennel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run kennel")
-}
-
-#[track_caller]
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{assert_ok, kennel, stderr};
 
 #[test]
 fn train_resume_and_probe() {
@@ -66,6 +44,26 @@ fn train_resume_and_probe() {
             .lines()
             .count(),
         5
+    );
+
+    let wrong_world = kennel(
+        &[
+            "train",
+            "--world",
+            "two_rooms",
+            "--out",
+            "run",
+            "--steps",
+            "6",
+            "--resume",
+        ],
+        dir.path(),
+    );
+    assert!(!wrong_world.status.success());
+    assert!(
+        stderr(&wrong_world).contains("was trained on world `reach`"),
+        "{}",
+        stderr(&wrong_world)
     );
 
     let probe = kennel(
@@ -123,6 +121,13 @@ fn train_offline_on_recorded_episodes() {
         dir.path()
             .join("offline/checkpoints/step-00000002/model.bpk")
             .is_file()
+    );
+    let twice = kennel(&record, dir.path());
+    assert!(!twice.status.success());
+    assert!(
+        stderr(&twice).contains("already holds recorded episodes"),
+        "{}",
+        stderr(&twice)
     );
     let bad = kennel(
         &[

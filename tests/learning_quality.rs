@@ -2,16 +2,9 @@
 //! run. Slow, so ignored by default; run it with
 //! `cargo test --release --test learning_quality -- --ignored --nocapture`.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn kennel(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kennel"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run kennel")
-}
+use common::kennel;
 
 #[test]
 #[ignore = "trains for 10 minutes"]

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod dataset;
 pub mod model;
+pub mod plan;
 pub mod probe;
 mod replay;
 pub mod train;

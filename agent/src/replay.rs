@@ -52,13 +52,25 @@ pub struct SequenceBatch {
     pub actions: Vec<f32>,
 }
 
+/// Where an environment's current episode goes on.
+#[derive(Clone, Copy, Debug)]
+struct OpenEpisode {
+    /// Id of the stored episode receiving its transitions (it may have been evicted: then
+    /// the rest of the episode starts a new stored piece).
+    id: u64,
+    /// The episode's seed.
+    seed: u64,
+    /// Its last step number received.
+    last_step: u32,
+}
+
 /// Byte-capped storage of episodes fed by [`sim::stream`] batches.
 pub struct ReplayBuffer {
     episodes: VecDeque<Episode>,
     /// Id of `episodes[0]`; ids grow by one per episode, so index = id - first_id.
     first_id: u64,
-    /// The episode each environment is appending to.
-    open: HashMap<u32, u64>,
+    /// What each environment is appending to.
+    open: HashMap<u32, OpenEpisode>,
     bytes: usize,
     byte_cap: usize,
     height: usize,
@@ -146,18 +158,21 @@ impl ReplayBuffer {
             let next = &batch.next_frames[i * frame_bytes..(i + 1) * frame_bytes];
             let state = &batch.states[i * sd..(i + 1) * sd];
             let next_state = &batch.next_states[i * sd..(i + 1) * sd];
-            let continuing = self.open.get(&env).and_then(|id| {
-                let index = id.checked_sub(self.first_id)? as usize;
-                let episode = self.episodes.get(index)?;
-                (episode.seed == seed && episode.steps() + 1 == batch.episode_steps[i] as usize)
-                    .then_some(index)
-            });
-            let index = match continuing {
+            let step = batch.episode_steps[i];
+            let open = self.open.get(&env).copied();
+            let same_episode = open.is_some_and(|o| o.seed == seed && o.last_step + 1 == step);
+            let stored = open
+                .filter(|_| same_episode)
+                .and_then(|o| o.id.checked_sub(self.first_id))
+                .map(|index| index as usize)
+                .filter(|index| *index < self.episodes.len());
+            let index = match stored {
                 Some(index) => index,
                 None => {
-                    if let Some(id) = self.open.remove(&env)
-                        && let Some(old) = id
-                            .checked_sub(self.first_id)
+                    // A new episode, or the rest of one whose stored start was evicted.
+                    if !same_episode
+                        && let Some(old) = open
+                            .and_then(|o| o.id.checked_sub(self.first_id))
                             .and_then(|i| self.episodes.get_mut(i as usize))
                     {
                         old.finished = true;
@@ -172,11 +187,17 @@ impl ReplayBuffer {
                     };
                     self.bytes += episode.bytes();
                     self.episodes.push_back(episode);
-                    let id = self.first_id + self.episodes.len() as u64 - 1;
-                    self.open.insert(env, id);
                     self.episodes.len() - 1
                 }
             };
+            self.open.insert(
+                env,
+                OpenEpisode {
+                    id: self.first_id + index as u64,
+                    seed,
+                    last_step: step,
+                },
+            );
             let episode = &mut self.episodes[index];
             let before = episode.bytes();
             episode.frames.extend_from_slice(next);
@@ -197,7 +218,6 @@ impl ReplayBuffer {
             if let Some(old) = self.episodes.pop_front() {
                 self.bytes -= old.bytes();
                 self.first_id += 1;
-                self.open.retain(|_, id| *id >= self.first_id);
             }
         }
     }

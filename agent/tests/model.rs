@@ -294,6 +294,9 @@ fn nan_losses_roll_back_and_repeated_nans_stop_training() {
         trainer.train_step(&data, 0.0).is_ok_and(|r| !r.rolled_back),
         "training goes on"
     );
+    // A finite loss on the restored weights proves nothing new; one on updated weights ends
+    // the streak.
+    trainer.train_step(&data, 0.0).expect("step");
     trainer.poison_next_steps(3);
     let mut outcome = Ok(());
     for _ in 0..3 {
@@ -360,4 +363,50 @@ fn a_short_streamed_run_trains_and_publishes_weights() {
             .join("checkpoints/step-00000006/state.json")
             .is_file()
     );
+}
+
+#[test]
+fn the_latent_cost_is_lowest_for_the_sequence_that_imagines_the_goal() {
+    use agent::plan::{ActionSequences, LatentCostConfig, latent_costs};
+    let device = device();
+    let model = tiny(1).init(&device);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let data = batch(&mut rng, 1, 1, 16);
+    let latent = model
+        .encoder
+        .forward(frames_to_tensor(&data.frames, 1, 16, 16, &device))
+        .narrow(0, 0, 1);
+    let (samples, horizon) = (16, 5);
+    let values: Vec<f32> = (0..samples * horizon * 2)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let candidates = ActionSequences {
+        samples,
+        horizon,
+        action_dim: 2,
+        values,
+    };
+    // The goal is where candidate 7 ends up.
+    let chosen = Tensor::<3>::from_data(
+        TensorData::new(candidates.sequence(7).to_vec(), [1, horizon, 2]),
+        &device,
+    );
+    let goal = model
+        .rollout(latent.clone(), chosen)
+        .narrow(1, horizon - 1, 1)
+        .reshape([1, 8]);
+    let config = LatentCostConfig {
+        step_weights: vec![0.0],
+        final_weight: 1.0,
+        action_weight: 0.0,
+    };
+    let costs = latent_costs(&model, &latent, &goal, &candidates, &config);
+    assert_eq!(costs.len(), samples);
+    let best = costs
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i);
+    assert_eq!(best, Some(7), "{costs:?}");
+    assert!(costs[7] < 1e-8, "{}", costs[7]);
 }

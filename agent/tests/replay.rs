@@ -99,3 +99,18 @@ fn samples_are_consecutive_frames_with_their_actions() {
         "no episode is 999 steps long"
     );
 }
+
+#[test]
+fn evicting_an_open_episode_keeps_the_rest_of_it_whole() {
+    // A cap of about 60 frames for 2 environments in 100-step episodes: their current
+    // episodes are evicted while they run.
+    let mut buffer = ReplayBuffer::new(60 * 64 * 64 * 3);
+    fill(&mut buffer, 2, 100, 20);
+    assert!(buffer.transitions_seen() > 150);
+    // What remains is a few long pieces, not a trail of 1-step fragments.
+    let steps: Vec<usize> = buffer.episodes().map(agent::Episode::steps).collect();
+    assert!(steps.len() <= 4, "{steps:?}");
+    assert!(steps.iter().sum::<usize>() >= 40, "{steps:?}");
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    assert!(buffer.sample(&mut rng, 4, 5).is_some());
+}

@@ -178,6 +178,7 @@ impl EpisodeParams {
                 object_start_yaw_deg,
                 regions,
                 yaw_deg,
+                success_position_error,
                 ..
             } => {
                 let object_radius =
@@ -213,12 +214,13 @@ impl EpisodeParams {
                     "an agent start clear of the object and of hazards",
                     |p, _| distance(p, object_position) > clear,
                 )?;
+                // Farther than the success tolerance, so no episode starts solved.
                 let (goal_position, _) = sampler.draw(
                     &mut rng,
                     regions,
                     object_radius,
-                    "an object goal outside every hazard",
-                    |_, _| true,
+                    "an object goal outside every hazard, away from the object's start",
+                    |p, _| distance(p, object_position) > *success_position_error,
                 )?;
                 let object_goal = PlanarPose {
                     position: goal_position,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded};
 
 use crate::{Action, Observation, Policy, SimError, Step, VecEnv};
 
@@ -116,6 +116,11 @@ pub struct StreamStats {
     pub vec_steps: u64,
 }
 
+/// The producer has stopped (finished, failed or was stopped) and every batch was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the transition stream has closed")]
+pub struct StreamClosed;
+
 /// The consumer's end of a running stream. Dropping it stops and joins the producer.
 pub struct TransitionStream {
     receiver: Option<Receiver<TransitionBatch>>,
@@ -177,7 +182,7 @@ fn produce(
             }
             observations = steps.into_iter().map(|s| s.obs).collect();
         }
-        stats.transitions_sent += batch.len() as u64;
+        let transitions = batch.len() as u64;
         // Wait for room, but wake up regularly to notice a stop request.
         let mut pending = batch;
         loop {
@@ -193,6 +198,7 @@ fn produce(
             }
         }
         stats.batches_sent += 1;
+        stats.transitions_sent += transitions;
     }
     Ok(stats)
 }
@@ -204,9 +210,16 @@ impl TransitionStream {
         self.receiver.as_ref()?.recv().ok()
     }
 
-    /// The next batch if one arrives within `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<TransitionBatch> {
-        self.receiver.as_ref()?.recv_timeout(timeout).ok()
+    /// The next batch if one arrives within `timeout`: `Ok(None)` on a timeout,
+    /// `Err(StreamClosed)` once the producer has stopped and the channel is empty (call
+    /// [`stop`](Self::stop) to learn why).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<TransitionBatch>, StreamClosed> {
+        let receiver = self.receiver.as_ref().ok_or(StreamClosed)?;
+        match receiver.recv_timeout(timeout) {
+            Ok(batch) => Ok(Some(batch)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(StreamClosed),
+        }
     }
 
     /// Batches waiting in the channel (never more than its capacity).

@@ -163,6 +163,18 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
         .map(|env| env.render_goal())
         .transpose()?;
 
+    if let Some(dir) = &args.record
+        && std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().starts_with("episodes-"))
+        })
+    {
+        anyhow::bail!(
+            "{} already holds recorded episodes; choose another --record folder (nothing was overwritten)",
+            dir.display()
+        );
+    }
     let mut recorder = args
         .record
         .clone()

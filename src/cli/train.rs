@@ -112,6 +112,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 args.out.display()
             );
         }
+        if let Ok(text) = std::fs::read_to_string(args.out.join("run.json"))
+            && let Ok(info) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Some(world) = info["world"].as_str()
+            && world != spec.name
+        {
+            bail!(
+                "{} was trained on world `{world}`, not `{}`; pass --world {world} to resume it",
+                args.out.display(),
+                spec.name
+            );
+        }
         let trainer = Trainer::load_checkpoint(&args.out, &device)?;
         eprintln!(
             "resuming {} at step {}",
@@ -120,7 +131,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         );
         trainer
     } else {
-        if latest_checkpoint(&args.out).is_some() {
+        let started = latest_checkpoint(&args.out).is_some()
+            || args.out.join("run.json").exists()
+            || args.out.join("metrics.jsonl").exists();
+        if started {
             bail!(
                 "{} already holds a training run; pass --resume to continue it, or choose another --out (nothing was overwritten)",
                 args.out.display()
@@ -149,6 +163,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let stream = match &args.data {
         Some(dir) => {
             for file in agent::dataset::read_episode_files(dir)? {
+                if file.world != spec.name {
+                    bail!(
+                        "{} holds episodes of world `{}`, not `{}`; pass --world {}",
+                        dir.display(),
+                        file.world,
+                        spec.name,
+                        file.world
+                    );
+                }
                 if (file.height, file.width) != (side as usize, side as usize) {
                     bail!(
                         "{}: frames are {}×{}, the model reads {side}×{side}",
@@ -179,6 +202,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             Some(spawn(vec_env, policy, config)?)
         }
     };
+    if let Some(minutes) = args.minutes {
+        anyhow::ensure!(
+            minutes.is_finite() && minutes > 0.0 && minutes <= 7.0 * 24.0 * 60.0,
+            "--minutes must be a positive number of minutes (at most a week), got {minutes}"
+        );
+    }
     let max_duration = match (args.minutes, args.steps) {
         (Some(m), _) => Some(Duration::from_secs_f64(m.max(0.0) * 60.0)),
         (None, Some(_)) => None,
@@ -208,7 +237,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     watch(&learner);
     let summary = learner.join()?;
     let plot = args.out.join("loss.png");
-    plot_metrics(&args.out.join("metrics.jsonl"), &plot)?;
+    if let Err(err) = plot_metrics(&args.out.join("metrics.jsonl"), &plot) {
+        // The checkpoint and metrics are written; a missing plot is not worth failing for.
+        eprintln!("warning: no loss plot: {err:#}");
+    }
     println!(
         "trained {} steps ({} transitions seen, {} rolled back); checkpoint {}; plot {}; metrics {}",
         summary.steps,
@@ -228,6 +260,7 @@ fn watch(learner: &Learner) {
             .progress_chars("=> "),
     );
     bar.set_prefix("train");
+    let mut rank = f64::NAN;
     while !learner.is_finished() {
         match learner.events().recv_timeout(Duration::from_millis(250)) {
             Ok(LearnerEvent::Filling { transitions }) => {
@@ -242,17 +275,19 @@ fn watch(learner: &Learner) {
                 ..
             }) => {
                 bar.set_position((progress * 1000.0) as u64);
+                rank = report.effective_rank.unwrap_or(rank);
                 let parts: Vec<String> = report
                     .parts
                     .iter()
                     .map(|(name, value)| format!("{name} {value:.3}"))
                     .collect();
                 bar.set_message(format!(
-                    "step {} loss {:.4} ({}) std min {:.2} | {:.0} frames/s",
+                    "step {} loss {:.4} ({}) | std min {:.2}, rank {:.1} | {:.0} frames/s",
                     report.step,
                     report.loss,
                     parts.join(", "),
                     report.latent_std_min,
+                    rank,
                     samples_per_s
                 ));
             }

@@ -120,10 +120,15 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
         let first = vec_env.reset()?;
         let mut per_env: Vec<EnvRecord> = (0..envs).map(|_| EnvRecord::default()).collect();
         let mut observations: Vec<sim::Observation> = first.into_iter().map(|(o, _)| o).collect();
+        // Records every environment whose episode is still running (`done` false).
         let record = |vec_env: &mut VecEnv,
                       per_env: &mut [EnvRecord],
-                      observations: &[sim::Observation]| {
+                      observations: &[sim::Observation],
+                      done: &[bool]| {
             for (i, env) in vec_env.envs_mut().enumerate() {
+                if done[i] {
+                    continue;
+                }
                 let mut quantities = BTreeMap::new();
                 if let Some(world) = env.world() {
                     let p = world.agent_position();
@@ -145,22 +150,30 @@ fn collect(spec: &Arc<WorldSpec>, options: &ProbeOptions) -> Result<Collected, s
                 per_env[i].quantities.push(quantities);
             }
         };
-        record(&mut vec_env, &mut per_env, &observations);
+        let mut done = vec![false; envs];
+        record(&mut vec_env, &mut per_env, &observations, &done);
         let steps = spec.task.episode_steps as usize;
         let mut actions = Vec::new();
+        // Step until every environment's first episode has ended; an environment that ended
+        // early idles (its autoreset steps are not recorded).
         for _ in 0..steps {
             policy.act(&observations, &mut actions);
             let results = vec_env.step(&actions)?;
             for (i, a) in actions.iter().enumerate() {
-                per_env[i].actions.push(*a);
+                if !done[i] {
+                    per_env[i].actions.push(*a);
+                }
             }
             let ended: Vec<bool> = results
                 .iter()
                 .map(|s| s.terminated || s.truncated)
                 .collect();
             observations = results.into_iter().map(|s| s.obs).collect();
-            record(&mut vec_env, &mut per_env, &observations);
-            if ended.iter().any(|e| *e) {
+            record(&mut vec_env, &mut per_env, &observations, &done);
+            for (d, e) in done.iter_mut().zip(&ended) {
+                *d |= *e;
+            }
+            if done.iter().all(|d| *d) {
                 break;
             }
         }

@@ -98,6 +98,11 @@ impl Trainer {
         let final_dir = root.join(&name);
         let tmp = root.join(format!("{name}.tmp"));
         let io = |err: std::io::Error| checkpoint_error(&tmp, err.to_string());
+        if final_dir.join(STATE_FILE).is_file() {
+            // This step is saved already (a resumed run that took no step, or the periodic
+            // checkpoint of the last step): keep it rather than delete and rewrite it.
+            return Ok(final_dir);
+        }
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io)?;
         }
@@ -126,6 +131,7 @@ impl Trainer {
         let text = serde_json::to_string_pretty(&state).unwrap_or_default();
         std::fs::write(tmp.join(STATE_FILE), text).map_err(io)?;
         if final_dir.exists() {
+            // An incomplete folder of this name (no state file) is not a checkpoint.
             std::fs::remove_dir_all(&final_dir).map_err(io)?;
         }
         std::fs::rename(&tmp, &final_dir).map_err(io)?;
@@ -147,16 +153,7 @@ impl Trainer {
                     .map_err(|err| checkpoint_error(&state_path, format!("unreadable: {err}")))
             })?;
         let device = device.clone().autodiff();
-        let model = config
-            .model
-            .init(&device)
-            .try_load_file(dir.join(MODEL_FILE))
-            .map_err(|err| {
-                checkpoint_error(
-                    &dir.join(MODEL_FILE),
-                    format!("cannot load the weights: {err:?}"),
-                )
-            })?;
+        let model = load_weights(&dir, &config, &device)?;
         let optimizer = config
             .optimizer()
             .load(dir.join(OPTIMIZER_FILE))
@@ -188,15 +185,20 @@ pub fn load_model(
     let dir = resolve_checkpoint(path)?;
     let config = read_config(&dir)?;
     config.model.check().map_err(TrainError::Config)?;
-    let model = config
+    let model = load_weights(&dir, &config, device)?;
+    Ok((model, config, dir))
+}
+
+/// The checkpoint's weights in a model built from its config on `device`.
+fn load_weights(
+    dir: &Path,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<JepaModel, TrainError> {
+    let path = dir.join(MODEL_FILE);
+    config
         .model
         .init(device)
-        .try_load_file(dir.join(MODEL_FILE))
-        .map_err(|err| {
-            checkpoint_error(
-                &dir.join(MODEL_FILE),
-                format!("cannot load the weights: {err:?}"),
-            )
-        })?;
-    Ok((model, config, dir))
+        .try_load_file(&path)
+        .map_err(|err| checkpoint_error(&path, format!("cannot load the weights: {err:?}")))
 }

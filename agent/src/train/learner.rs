@@ -239,6 +239,7 @@ fn run(
     stop: &AtomicBool,
 ) -> Result<LearnerSummary, TrainError> {
     let metrics_path = config.run_dir.join("metrics.jsonl");
+    trim_metrics(&metrics_path, trainer.step_count());
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -249,21 +250,19 @@ fn run(
         })?;
     let k = trainer.config().model.rollout_steps;
     let batch_size = trainer.config().batch_size;
-    let start_step = trainer.step_count();
     let started = Instant::now();
     let mut frames_seen = 0u64;
     let mut rolled_back = 0u64;
     weights.publish(trainer.step_count(), trainer.snapshot());
 
+    let mut stream = stream;
     // Fill the buffer before the first step.
     while replay.num_transitions() < config.min_transitions && !stop.load(Ordering::Relaxed) {
-        match stream
-            .as_ref()
-            .and_then(|s| s.recv_timeout(Duration::from_millis(200)))
-        {
-            Some(batch) => replay.push_batch(&batch),
-            None if stream.is_none() => break,
-            None => {}
+        let Some(live) = &stream else { break };
+        match live.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(batch)) => replay.push_batch(&batch),
+            Ok(None) => {}
+            Err(_) => close_stream(&mut stream)?,
         }
         let _ = events.try_send(LearnerEvent::Filling {
             transitions: replay.num_transitions(),
@@ -273,9 +272,8 @@ fn run(
     loop {
         let elapsed = training_started.elapsed();
         let step = trainer.step_count();
-        let by_steps = config.max_steps.map(|max| {
-            (step - start_step.min(step)) as f64 / (max - start_step.min(max)).max(1) as f64
-        });
+        // By steps, progress is absolute, so a resumed run continues the same schedule.
+        let by_steps = config.max_steps.map(|max| step as f64 / max.max(1) as f64);
         let by_time = config
             .max_duration
             .map(|max| elapsed.as_secs_f64() / max.as_secs_f64().max(1e-9));
@@ -286,18 +284,34 @@ fn run(
         {
             break;
         }
-        if let Some(stream) = &stream {
-            for _ in 0..config.stream_batches_per_step {
-                match stream.recv_timeout(Duration::from_millis(1)) {
-                    Some(batch) => replay.push_batch(&batch),
-                    None => break,
-                }
+        for _ in 0..config.stream_batches_per_step {
+            let Some(live) = &stream else { break };
+            match live.recv_timeout(Duration::from_millis(1)) {
+                Ok(Some(batch)) => replay.push_batch(&batch),
+                Ok(None) => break,
+                Err(_) => close_stream(&mut stream)?,
             }
         }
-        let Some(batch) = replay.sample(trainer.rng(), batch_size, k + 1) else {
-            return Err(TrainError::Config(format!(
-                "no episode in the replay buffer is {k} steps long; record longer episodes or lower rollout_steps"
-            )));
+        let batch = loop {
+            if let Some(batch) = replay.sample(trainer.rng(), batch_size, k + 1) {
+                break batch;
+            }
+            // Nothing long enough yet: wait for the stream, if there is one.
+            let Some(live) = &stream else {
+                return Err(TrainError::Config(format!(
+                    "no episode in the replay buffer is {k} steps long; record longer episodes or lower rollout_steps"
+                )));
+            };
+            match live.recv_timeout(Duration::from_millis(200)) {
+                Ok(Some(batch)) => replay.push_batch(&batch),
+                Ok(None) => {}
+                Err(_) => close_stream(&mut stream)?,
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Err(TrainError::Config(
+                    "stopped before the first batch".to_owned(),
+                ));
+            }
         };
         let report = trainer.train_step(&batch, progress)?;
         rolled_back += u64::from(report.rolled_back);
@@ -340,4 +354,42 @@ fn run(
         transitions_seen: replay.transitions_seen(),
         rolled_back,
     })
+}
+
+/// Stops the producer, if any; its own error (a sampling failure, a NaN action) ends training.
+/// A producer that simply finished leaves the learner training on the buffer.
+fn close_stream(stream: &mut Option<TransitionStream>) -> Result<(), TrainError> {
+    match stream.take() {
+        Some(live) => live
+            .stop()
+            .map(|_| ())
+            .map_err(|err| TrainError::Config(format!("the simulator stream failed: {err}"))),
+        None => Ok(()),
+    }
+}
+
+/// Drops metric lines past `step` (a run resumed from an earlier checkpoint redoes them).
+fn trim_metrics(path: &std::path::Path, step: u64) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .collect();
+    if kept.len() != text.lines().count() {
+        let mut out = kept.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let tmp = path.with_extension("jsonl.tmp");
+        if std::fs::write(&tmp, out).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
 }

@@ -33,7 +33,8 @@ pub struct TrainConfig {
     /// The cosine decay ends at this fraction of the peak.
     #[config(default = 0.1)]
     pub final_lr_fraction: f64,
-    /// Gradients are rescaled to at most this global norm.
+    /// Each parameter tensor's gradient is rescaled to at most this norm (Burn clips per
+    /// tensor, not over the whole gradient).
     #[config(default = 1.0)]
     pub grad_clip_norm: f32,
     /// Seed of the initial weights and of every random choice of the trainer.
@@ -113,6 +114,9 @@ pub struct Trainer {
     pub(super) step: u64,
     pub(super) rng: ChaCha8Rng,
     nan_streak: u32,
+    /// The current weights are `last_good` restored by a rollback: a finite loss on them proves
+    /// nothing new, so it does not end a streak of non-finite losses.
+    rolled_back: bool,
     poisoned_steps: u32,
 }
 
@@ -172,6 +176,7 @@ impl Trainer {
             step,
             rng,
             nan_streak: 0,
+            rolled_back: false,
             poisoned_steps: 0,
         }
     }
@@ -253,6 +258,9 @@ impl Trainer {
                 "non-finite loss; rolling back to the last good weights"
             );
             self.model = self.last_good.clone();
+            // The moments may hold the non-finite gradients that led here: start them afresh.
+            self.optimizer = self.config.optimizer();
+            self.rolled_back = true;
             if self.nan_streak >= self.config.max_consecutive_nan {
                 return Err(TrainError::Diverged {
                     step: self.step,
@@ -267,7 +275,10 @@ impl Trainer {
                 ..StepReport::default()
             });
         }
-        self.nan_streak = 0;
+        if !self.rolled_back {
+            self.nan_streak = 0;
+        }
+        self.rolled_back = false;
         let parts = terms
             .parts
             .iter()

@@ -1,0 +1,12 @@
+//! Planning by optimisation over action sequences: CEM and MPPI, receding horizon with warm
+//! starts and an anytime wall-clock deadline. The optimisers are generic over a batched cost
+//! function, so the same code plans in the learned model, in the true simulator (the oracle)
+//! and in the tests' known cost functions.
+
+mod latent_cost;
+mod optimizer;
+
+pub use self::latent_cost::{LatentCostConfig, latent_costs};
+pub use self::optimizer::{
+    ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
+};
