@@ -410,3 +410,93 @@ fn the_latent_cost_is_lowest_for_the_sequence_that_imagines_the_goal() {
     assert_eq!(best, Some(7), "{costs:?}");
     assert!(costs[7] < 1e-8, "{}", costs[7]);
 }
+
+#[test]
+fn the_critic_ranks_pairs_by_their_step_distance() {
+    use agent::plan::{CriticConfig, CriticTrainer, Trajectories};
+    use agent::probe::spearman;
+    // Constructed trajectories: 12 episodes walking along a gently bent line in 8-d latent
+    // space from different starting points, 40 steps each.
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let episodes: Vec<Vec<Vec<f32>>> = (0..12)
+        .map(|e| {
+            let offset = e as f32 * 0.37;
+            (0..40)
+                .map(|t| {
+                    let s = offset + t as f32 * 0.05;
+                    (0..8)
+                        .map(|i| {
+                            let direction = (i as f32 * 1.3).cos();
+                            s * direction
+                                + 0.1 * (s * (i + 1) as f32 * 0.3).sin()
+                                + rng.random_range(-0.01..0.01)
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    // Held-out episodes interleave with the training ones. The episodes overlap in latent
+    // space, so "different episodes are far" would be false here: no negative pairs.
+    let (test, train): (Vec<_>, Vec<_>) = episodes
+        .into_iter()
+        .enumerate()
+        .partition(|(e, _)| e % 4 == 1);
+    let train: Vec<Vec<Vec<f32>>> = train.into_iter().map(|(_, e)| e).collect();
+    let test: Vec<Vec<Vec<f32>>> = test.into_iter().map(|(_, e)| e).collect();
+    let config = CriticConfig::new()
+        .with_latent_dim(8)
+        .with_hidden(64)
+        .with_max_steps(60.0)
+        .with_negative_fraction(0.0);
+    let mut trainer = CriticTrainer::new(config.clone(), &device());
+    let set = Trajectories { episodes: &train };
+    for step in 0..600 {
+        let batch = set.sample(&mut rng, 64, &config).expect("pairs");
+        trainer.train_step(&batch, if step < 450 { 3e-3 } else { 1e-3 });
+    }
+    let critic = trainer.critic();
+    let held_out = Trajectories { episodes: &test };
+    let batch = held_out.sample(&mut rng, 256, &config).expect("pairs");
+    let n = batch.steps.len();
+    let z = Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, 8]), &device());
+    let g = Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, 8]), &device());
+    let predicted: Vec<f32> = critic.steps(z, g).into_data().try_to_vec().expect("vec");
+    let truth: Vec<f64> = batch.steps.iter().map(|s| f64::from(*s)).collect();
+    let predicted: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
+    let rho = spearman(&predicted, &truth);
+    assert!(
+        rho > 0.9,
+        "critic rank correlation with the true step distance {rho}"
+    );
+}
+
+#[test]
+fn guardrails_reject_plans_that_imagine_entering_a_hazard() {
+    use agent::plan::{HazardClassifierConfig, HazardClassifierTrainer};
+    // Constructed latents in 4-d: the "hazard" is the slab 0.3 < z0 < 0.7.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let in_slab = |z: &[f32]| z[0] > 0.3 && z[0] < 0.7;
+    let config = HazardClassifierConfig::new()
+        .with_latent_dim(4)
+        .with_hidden(32);
+    let mut trainer = HazardClassifierTrainer::new(config, &device());
+    for _ in 0..600 {
+        let latents: Vec<f32> = (0..128 * 4).map(|_| rng.random_range(-1.0..1.5)).collect();
+        let flags: Vec<bool> = latents.chunks(4).map(in_slab).collect();
+        trainer.train_step(&latents, &flags, 1e-2);
+    }
+    let classifier = trainer.classifier();
+    // Three imagined plans of 5 steps: one stays left of the slab, one walks through it, one
+    // jumps over it (never imagined inside).
+    let path = |xs: [f32; 5]| {
+        xs.iter()
+            .flat_map(|x| [*x, 0.1, -0.2, 0.4])
+            .collect::<Vec<f32>>()
+    };
+    let mut values = path([-0.8, -0.6, -0.4, -0.2, 0.0]);
+    values.extend(path([-0.2, 0.1, 0.5, 0.9, 1.2]));
+    values.extend(path([-0.2, 0.0, 0.2, 0.9, 1.2]));
+    let imagined = Tensor::<3>::from_data(TensorData::new(values, [3, 5, 4]), &device());
+    assert_eq!(classifier.feasible(imagined), vec![true, false, true]);
+}

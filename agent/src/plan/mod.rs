@@ -3,9 +3,13 @@
 //! function, so the same code plans in the learned model, in the true simulator (the oracle)
 //! and in the tests' known cost functions.
 
+mod critic;
+mod guardrail;
 mod latent_cost;
 mod optimizer;
 
+pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
+pub use self::guardrail::{HazardClassifier, HazardClassifierConfig, HazardClassifierTrainer};
 pub use self::latent_cost::{LatentCostConfig, latent_costs};
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,

@@ -1,0 +1,123 @@
+//! Guardrails: constraints on imagined states that an executed plan must satisfy. The first
+//! kind is "never enter a hazard zone", judged on imagined latents by a classifier trained on
+//! the hazard flags the simulator reports. Candidates that violate a guardrail are infeasible
+//! (their cost becomes infinite), not merely penalised into an average: safety by optimisation
+//! under constraints.
+
+use burn::nn::loss::BinaryCrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig, Relu};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+/// A classifier of "the agent is in a hazard" from a latent.
+#[derive(Config, Debug)]
+pub struct HazardClassifierConfig {
+    /// Size of the latent vector.
+    #[config(default = 64)]
+    pub latent_dim: usize,
+    /// Hidden width.
+    #[config(default = 128)]
+    pub hidden: usize,
+    /// Probability above which a latent counts as inside a hazard (low: err on the safe side).
+    #[config(default = 0.3)]
+    pub threshold: f64,
+}
+
+/// Probability of being in a hazard.
+#[derive(Module, Debug)]
+pub struct HazardClassifier {
+    fc1: Linear,
+    out: Linear,
+    activation: Relu,
+    #[module(skip)]
+    threshold: f64,
+}
+
+impl HazardClassifierConfig {
+    /// Builds the classifier on `device`.
+    pub fn init(&self, device: &Device) -> HazardClassifier {
+        HazardClassifier {
+            fc1: LinearConfig::new(self.latent_dim, self.hidden).init(device),
+            out: LinearConfig::new(self.hidden, 1).init(device),
+            activation: Relu::new(),
+            threshold: self.threshold,
+        }
+    }
+}
+
+impl HazardClassifier {
+    /// Logits of "in a hazard".
+    ///
+    /// # Shapes
+    /// - `latent`: `[batch, latent_dim]` → `[batch]`
+    pub fn logits(&self, latent: Tensor<2>) -> Tensor<1> {
+        let [batch, _] = latent.dims();
+        self.out
+            .forward(self.activation.forward(self.fc1.forward(latent)))
+            .reshape([batch])
+    }
+
+    /// Which candidate plans stay out of every hazard at every imagined step.
+    ///
+    /// # Shapes
+    /// - `imagined`: `[samples, horizon, latent_dim]` → one flag per sample
+    pub fn feasible(&self, imagined: Tensor<3>) -> Vec<bool> {
+        let [samples, horizon, d] = imagined.dims();
+        let p = burn::tensor::activation::sigmoid(
+            self.logits(imagined.reshape([samples * horizon, d])),
+        );
+        let values: Vec<f32> = p.into_data().try_to_vec::<f32>().unwrap_or_default();
+        values
+            .chunks(horizon.max(1))
+            .map(|steps| steps.iter().all(|v| f64::from(*v) < self.threshold))
+            .collect()
+    }
+}
+
+/// Trains a [`HazardClassifier`] on latents labelled by the simulator's hazard flags.
+pub struct HazardClassifierTrainer {
+    config: HazardClassifierConfig,
+    device: Device,
+    classifier: HazardClassifier,
+    optimizer: ModuleOptimizer,
+}
+
+impl HazardClassifierTrainer {
+    /// A fresh classifier on `device` (made autodiff).
+    pub fn new(config: HazardClassifierConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        let classifier = config.init(&device);
+        Self {
+            config,
+            device,
+            classifier,
+            optimizer: AdamWConfig::new().init(),
+        }
+    }
+
+    /// One step of binary cross-entropy on `latents` (`[n · latent_dim]`) and their flags.
+    pub fn train_step(&mut self, latents: &[f32], in_hazard: &[bool], learning_rate: f64) -> f32 {
+        let n = in_hazard.len();
+        let z = Tensor::<2>::from_data(
+            TensorData::new(latents.to_vec(), [n, self.config.latent_dim]),
+            &self.device,
+        );
+        let labels: Vec<i32> = in_hazard.iter().map(|h| i32::from(*h)).collect();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);
+        let loss = BinaryCrossEntropyLossConfig::new()
+            .with_logits(true)
+            .init(&self.device)
+            .forward(self.classifier.logits(z), labels);
+        let value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.classifier);
+        self.classifier = self
+            .optimizer
+            .step(learning_rate, self.classifier.clone(), grads);
+        value
+    }
+
+    /// An inference copy of the classifier.
+    pub fn classifier(&self) -> HazardClassifier {
+        self.classifier.valid()
+    }
+}
