@@ -153,6 +153,11 @@ fn bench_train_prints_both_models() {
     assert_ok(&output);
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert!(
+        report["planner"]["decision_ms_p50"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0)
+    );
     for model in ["default", "reference"] {
         for key in ["train_step_ms", "encode_ms_b64", "predict_ms_b512"] {
             let value = report[model][key]

@@ -214,3 +214,68 @@ pub fn bench_reference(k: usize, batch: usize, repeats: usize, device: &Device) 
         predict_ms_b512,
     }
 }
+
+/// Decision latency of the planner in the learned model.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanBenchRow {
+    /// Candidate sequences per iteration.
+    pub samples: usize,
+    /// CEM iterations per decision.
+    pub iterations: usize,
+    /// Decisions per plan.
+    pub horizon: usize,
+    /// Median milliseconds per decision.
+    pub decision_ms_p50: f64,
+    /// 99th percentile milliseconds per decision.
+    pub decision_ms_p99: f64,
+}
+
+/// Times receding-horizon CEM decisions with the default model's predictor and the intrinsic
+/// latent cost (no deadline), `decisions` times.
+pub fn bench_plan(
+    decisions: usize,
+    samples: usize,
+    iterations: usize,
+    horizon: usize,
+    device: &Device,
+) -> PlanBenchRow {
+    use crate::plan::{
+        CemConfig, LatentCostConfig, PlanMethod, Planner, PlannerConfig, latent_costs,
+    };
+    let config = JepaConfig::new();
+    let model = config.init(device);
+    let d = config.latent_dim();
+    let latent = Tensor::<2>::random([1, d], burn::tensor::Distribution::Default, device);
+    let goal = Tensor::<2>::random([1, d], burn::tensor::Distribution::Default, device);
+    let mut planner = Planner::new(PlannerConfig {
+        horizon,
+        method: PlanMethod::Cem(CemConfig {
+            samples,
+            iterations,
+            ..CemConfig::default()
+        }),
+        ..PlannerConfig::default()
+    });
+    let cost_config = LatentCostConfig::default();
+    let mut times: Vec<f64> = (0..decisions.max(2))
+        .map(|_| {
+            let start = Instant::now();
+            let _ = planner.plan(&mut |candidates| {
+                latent_costs(&model, &latent, &goal, candidates, &cost_config)
+            });
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .skip(1)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let p99 = times[((times.len() as f64 * 0.99).ceil() as usize)
+        .saturating_sub(1)
+        .min(times.len() - 1)];
+    PlanBenchRow {
+        samples,
+        iterations,
+        horizon,
+        decision_ms_p50: median(times.clone()),
+        decision_ms_p99: p99,
+    }
+}

@@ -78,11 +78,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     agent::bench::bench_reference(4, args.batch, args.repeats, &device),
                 ),
             ];
+            let plan = agent::bench::bench_plan(20 * args.repeats, 256, 3, 8, &device);
             if args.json {
-                let object: serde_json::Map<String, serde_json::Value> = rows
+                let mut object: serde_json::Map<String, serde_json::Value> = rows
                     .iter()
                     .map(|(name, row)| Ok(((*name).to_owned(), serde_json::to_value(row)?)))
                     .collect::<anyhow::Result<_>>()?;
+                object.insert("planner".to_owned(), serde_json::to_value(&plan)?);
                 println!("{}", serde_json::Value::Object(object));
             } else {
                 println!(
@@ -95,6 +97,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                         row.k, row.batch, row.train_step_ms, row.encode_ms_b64, row.predict_ms_b512
                     );
                 }
+                println!(
+                    "\nplanner: CEM {} samples × {} iterations × horizon {} in the default model: {:.1} ms median, {:.1} ms p99 per decision",
+                    plan.samples,
+                    plan.iterations,
+                    plan.horizon,
+                    plan.decision_ms_p50,
+                    plan.decision_ms_p99
+                );
             }
             Ok(())
         }
