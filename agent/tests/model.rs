@@ -33,6 +33,17 @@ fn tiny(k: usize) -> JepaConfig {
         .with_rollout_steps(k)
 }
 
+/// The trainer's current encoder output for `frames`, as plain numbers.
+fn encoded(trainer: &Trainer, frames: Tensor<4>) -> Vec<f32> {
+    trainer
+        .snapshot()
+        .encoder
+        .forward(frames)
+        .into_data()
+        .try_to_vec()
+        .expect("vec")
+}
+
 fn batch(rng: &mut ChaCha8Rng, sequences: usize, k: usize, side: usize) -> SequenceBatch {
     SequenceBatch {
         batch: sequences,
@@ -209,20 +220,8 @@ fn checkpoints_round_trip_exactly_and_resume_the_same_step() {
     let mut resumed = Trainer::load_checkpoint(dir.path(), &device()).expect("load");
     assert_eq!(resumed.step_count(), 3);
     let frames = frames_to_tensor(&data.frames, 8, 16, 16, &device());
-    let a: Vec<f32> = trainer
-        .snapshot()
-        .encoder
-        .forward(frames.clone())
-        .into_data()
-        .try_to_vec()
-        .expect("vec");
-    let b: Vec<f32> = resumed
-        .snapshot()
-        .encoder
-        .forward(frames)
-        .into_data()
-        .try_to_vec()
-        .expect("vec");
+    let a: Vec<f32> = encoded(&trainer, frames.clone());
+    let b: Vec<f32> = encoded(&resumed, frames);
     assert_eq!(a, b, "weights differ after loading");
     let next = trainer.train_step(&data, 0.2).expect("step");
     let next_resumed = resumed.train_step(&data, 0.2).expect("step");
@@ -269,25 +268,13 @@ fn nan_losses_roll_back_and_repeated_nans_stop_training() {
     let data = batch(&mut rng, 4, 1, 16);
     trainer.train_step(&data, 0.0).expect("step");
     let frames = frames_to_tensor(&data.frames, 8, 16, 16, &device());
-    let before: Vec<f32> = trainer
-        .snapshot()
-        .encoder
-        .forward(frames.clone())
-        .into_data()
-        .try_to_vec()
-        .expect("vec");
+    let before: Vec<f32> = encoded(&trainer, frames.clone());
     trainer.poison_next_steps(1);
     let report = trainer
         .train_step(&data, 0.0)
         .expect("a single NaN is survivable");
     assert!(report.rolled_back);
-    let after: Vec<f32> = trainer
-        .snapshot()
-        .encoder
-        .forward(frames)
-        .into_data()
-        .try_to_vec()
-        .expect("vec");
+    let after: Vec<f32> = encoded(&trainer, frames);
     // Rolled back to the weights at the start of the last good step.
     assert_ne!(before, after, "the last good step's update is undone too");
     assert!(
