@@ -271,6 +271,17 @@ impl World {
         Ok(())
     }
 
+    /// The colliders of static bodies (for geometric queries such as shortest paths).
+    pub(crate) fn physics_colliders(&self) -> impl Iterator<Item = &Collider> + '_ {
+        self.physics
+            .colliders
+            .iter()
+            .filter_map(move |(_, collider)| {
+                let parent = collider.parent()?;
+                self.physics.bodies[parent].is_fixed().then_some(collider)
+            })
+    }
+
     /// Every drawable with its current `world_from_mesh` transform.
     pub(crate) fn drawables<'a>(
         &'a self,
