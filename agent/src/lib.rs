@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod dataset;
+pub mod eval;
 pub mod model;
 pub mod plan;
 pub mod probe;
