@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::Context;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 static FONT: Once = Once::new();
@@ -64,56 +65,52 @@ pub fn line_plot(
     let x_range = x_min..x_max.max(x_min + 1e-9);
     let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
     root.fill(&WHITE).context("plot background")?;
-    let caption = (title, ("sans-serif", 22).into_font());
+    let builder = |root| {
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .caption(title, ("sans-serif", 22).into_font())
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70);
+        builder
+    };
     if log_y {
         let y_range = (y_min * 0.9)..(y_max * 1.1).max(y_min * 1.0001);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption.0, caption.1)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
+        let chart = builder(&root)
             .build_cartesian_2d(x_range, y_range.log_scale())
             .context("plot axes")?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(("sans-serif", 14))
-            .draw()
-            .context("plot mesh")?;
-        draw_lines(&mut chart, series, &keep)?;
+        draw_chart(chart, x_label, y_label, series, &keep)?;
     } else {
         let pad = (y_max - y_min).abs().max(1e-9) * 0.05;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption.0, caption.1)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
+        let chart = builder(&root)
             .build_cartesian_2d(x_range, (y_min - pad)..(y_max + pad))
             .context("plot axes")?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(("sans-serif", 14))
-            .draw()
-            .context("plot mesh")?;
-        draw_lines(&mut chart, series, &keep)?;
+        draw_chart(chart, x_label, y_label, series, &keep)?;
     }
     root.present()
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
-fn draw_lines<'a, X, Y>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+/// Draws the mesh with its axis labels, the lines and the legend.
+fn draw_chart<'a, X, Y>(
+    mut chart: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, Y>>,
+    x_label: &str,
+    y_label: &str,
     series: &[Series],
     keep: &dyn Fn(&(f64, f64)) -> bool,
 ) -> anyhow::Result<()>
 where
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .context("plot mesh")?;
     for (i, s) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| keep(p)).collect();

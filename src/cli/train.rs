@@ -193,8 +193,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         None => {
             // One simulator thread: the learner needs the cores more than the renderer does.
-            let vec_env = VecEnv::new(spec.clone(), args.envs.max(1), args.seed, 1)?;
-            let policy = SmoothRandomPolicy::new(args.envs.max(1), args.seed);
+            // A resumed run gets fresh episodes: the stream's seed derives from the step.
+            let stream_seed =
+                sim::SeedSequence::new(args.seed).derive(u64::MAX, trainer.step_count());
+            let vec_env = VecEnv::new(spec.clone(), args.envs.max(1), stream_seed, 1)?;
+            let policy = SmoothRandomPolicy::new(args.envs.max(1), stream_seed);
             let config = StreamConfig {
                 capacity: 8,
                 ..StreamConfig::default()
