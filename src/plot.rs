@@ -131,3 +131,114 @@ where
         .context("plot legend")?;
     Ok(())
 }
+
+/// Side of one panel of a filmstrip, in pixels (frames are scaled up to it).
+const PANEL: u32 = 128;
+const GAP: u32 = 8;
+const LABEL: u32 = 22;
+
+/// Writes a filmstrip of one played episode: the goal image, `frames` frames spread evenly
+/// over the episode, and the agent's path in the arena (start green, end red, goal ×).
+pub fn filmstrip(
+    path: &Path,
+    trace: &agent::eval::EpisodeTrace,
+    frames: usize,
+    title: &str,
+) -> anyhow::Result<()> {
+    register_font();
+    let (h, w) = (trace.height, trace.width);
+    let frame_bytes = h * w * 3;
+    anyhow::ensure!(
+        frame_bytes > 0 && trace.frames.len() >= frame_bytes,
+        "the episode has no frames to draw"
+    );
+    let count = trace.frames.len() / frame_bytes;
+    let picks: Vec<usize> = (0..frames.max(2))
+        .map(|i| i * (count - 1) / (frames.max(2) - 1))
+        .collect();
+    let panels = picks.len() as u32 + 2;
+    let (width, height) = (GAP + panels * (PANEL + GAP), 2 * LABEL + PANEL + GAP);
+    let mut canvas = vec![255u8; (width * height * 3) as usize];
+    let blit = |canvas: &mut [u8], panel: u32, rgb: &[u8]| {
+        let (x0, y0) = (GAP + panel * (PANEL + GAP), 2 * LABEL);
+        for y in 0..PANEL {
+            for x in 0..PANEL {
+                let (sx, sy) = (
+                    x as usize * w / PANEL as usize,
+                    y as usize * h / PANEL as usize,
+                );
+                let src = (sy * w + sx) * 3;
+                let dst = (((y0 + y) * width + x0 + x) * 3) as usize;
+                canvas[dst..dst + 3].copy_from_slice(&rgb[src..src + 3]);
+            }
+        }
+    };
+    if trace.goal_frame.len() == frame_bytes {
+        blit(&mut canvas, 0, &trace.goal_frame);
+    }
+    for (i, t) in picks.iter().enumerate() {
+        blit(
+            &mut canvas,
+            i as u32 + 1,
+            &trace.frames[t * frame_bytes..(t + 1) * frame_bytes],
+        );
+    }
+    {
+        let root = BitMapBackend::with_buffer(&mut canvas, (width, height)).into_drawing_area();
+        let font = ("sans-serif", 15).into_font().color(&BLACK);
+        root.draw_text(
+            title,
+            &("sans-serif", 16).into_font().color(&BLACK),
+            (GAP as i32, 2),
+        )
+        .context("filmstrip title")?;
+        let label_y = LABEL as i32 + 2;
+        let x_of = |panel: u32| (GAP + panel * (PANEL + GAP)) as i32;
+        root.draw_text("goal image", &font, (x_of(0), label_y))
+            .context("filmstrip label")?;
+        for (i, t) in picks.iter().enumerate() {
+            root.draw_text(&format!("step {t}"), &font, (x_of(i as u32 + 1), label_y))
+                .context("filmstrip label")?;
+        }
+        let path_panel = panels - 1;
+        root.draw_text("path (top view)", &font, (x_of(path_panel), label_y))
+            .context("filmstrip label")?;
+        // The path panel: the arena as a square, +y up.
+        let [hx, hy] = trace.arena_half_extents;
+        let (px0, py0) = (x_of(path_panel), (2 * LABEL) as i32);
+        let to_px = |p: [f32; 2]| {
+            let u = ((p[0] + hx) / (2.0 * hx)).clamp(0.0, 1.0);
+            let v = ((p[1] + hy) / (2.0 * hy)).clamp(0.0, 1.0);
+            (
+                px0 + (u * (PANEL - 1) as f32) as i32,
+                py0 + ((1.0 - v) * (PANEL - 1) as f32) as i32,
+            )
+        };
+        root.draw(&Rectangle::new(
+            [(px0, py0), (px0 + PANEL as i32 - 1, py0 + PANEL as i32 - 1)],
+            BLACK.stroke_width(1),
+        ))
+        .context("filmstrip arena")?;
+        let points: Vec<(i32, i32)> = trace.path.iter().map(|p| to_px(*p)).collect();
+        root.draw(&PathElement::new(
+            points.clone(),
+            COLOURS[0].stroke_width(2),
+        ))
+        .context("filmstrip path")?;
+        if let (Some(first), Some(last)) = (points.first(), points.last()) {
+            root.draw(&Circle::new(*first, 4, COLOURS[2].filled()))
+                .context("filmstrip start")?;
+            root.draw(&Circle::new(*last, 4, COLOURS[1].filled()))
+                .context("filmstrip end")?;
+        }
+        root.draw(&Cross::new(
+            to_px(trace.goal_position),
+            6,
+            BLACK.stroke_width(2),
+        ))
+        .context("filmstrip goal")?;
+        root.present().context("filmstrip drawing")?;
+    }
+    image::save_buffer(path, &canvas, width, height, image::ExtendedColorType::Rgb8)
+        .with_context(|| format!("cannot write {}", path.display()))
+}

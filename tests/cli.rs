@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{assert_ok, kennel, stderr, stdout};
 
 #[test]
@@ -40,7 +38,7 @@ fn worlds_list_schema_and_validate() {
     let schema: serde_json::Value = serde_json::from_str(&stdout(&schema)).expect("schema is JSON");
     assert!(schema["properties"]["schema_version"].is_object());
 
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = common::manifest_dir();
     let good = repo.join("worlds/two_rooms.json");
     let ok = kennel(
         &["worlds", "validate", good.to_str().expect("path"), "reach"],

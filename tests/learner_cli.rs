@@ -154,7 +154,7 @@ fn bench_train_prints_both_models() {
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     assert!(
-        report["planner"]["decision_ms_p50"]
+        report["planner"][0]["decision_ms_p50"]
             .as_f64()
             .is_some_and(|v| v > 0.0)
     );

@@ -230,8 +230,11 @@ pub struct PlanBenchRow {
     pub decision_ms_p99: f64,
 }
 
-/// Times receding-horizon CEM decisions with the default model's predictor and the intrinsic
-/// latent cost (no deadline), `decisions` times.
+/// Times whole receding-horizon CEM decisions of the default model, `decisions` times, on
+/// the calling thread's pool (run it in a one-thread pool for the one-core figure): encoding
+/// the current frame, imagining every candidate, the critic's cost at every imagined step and
+/// the hazard guardrail (fresh weights: the cost of a decision does not depend on them). No
+/// deadline, so the figure is the full budget's.
 pub fn bench_plan(
     decisions: usize,
     samples: usize,
@@ -240,29 +243,49 @@ pub fn bench_plan(
     device: &Device,
 ) -> PlanBenchRow {
     use crate::plan::{
-        CemConfig, LatentCostConfig, PlanMethod, Planner, PlannerConfig, latent_costs,
+        CemConfig, CriticConfig, GoalCost, GoalCostConfig, HazardClassifierConfig, PlanMethod,
+        Planner, PlannerConfig, decide,
     };
     let config = JepaConfig::new();
     let model = config.init(device);
     let d = config.latent_dim();
-    let latent = Tensor::<2>::random([1, d], burn::tensor::Distribution::Default, device);
-    let goal = Tensor::<2>::random([1, d], burn::tensor::Distribution::Default, device);
+    let critic = CriticConfig::new().with_latent_dim(d).init(device);
+    let guardrail = HazardClassifierConfig::new()
+        .with_latent_dim(d)
+        .init(device);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let frame: Vec<u8> = (0..64 * 64 * 3)
+        .map(|_| rng.random_range(0..=255u8))
+        .collect();
+    let goal = model
+        .encoder
+        .forward(frames_to_tensor(&frame, 1, 64, 64, device));
+    let cost_config = GoalCostConfig::default();
     let mut planner = Planner::new(PlannerConfig {
         horizon,
         method: PlanMethod::Cem(CemConfig {
             samples,
+            elites: (samples / 10).max(4),
             iterations,
             ..CemConfig::default()
         }),
         ..PlannerConfig::default()
     });
-    let cost_config = LatentCostConfig::default();
-    let mut times: Vec<f64> = (0..decisions.max(2))
+    let mut times: Vec<f64> = (0..decisions.max(2) + 1)
         .map(|_| {
             let start = Instant::now();
-            let _ = planner.plan(&mut |candidates| {
-                latent_costs(&model, &latent, &goal, candidates, &cost_config)
-            });
+            let latent = model
+                .encoder
+                .forward(frames_to_tensor(&frame, 1, 64, 64, device));
+            let mut cost = GoalCost::new(
+                &model,
+                Some(&critic),
+                Some(&guardrail),
+                &cost_config,
+                latent,
+                goal.clone(),
+            );
+            let _ = decide(&mut planner, &mut cost);
             start.elapsed().as_secs_f64() * 1e3
         })
         .skip(1)

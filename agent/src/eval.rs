@@ -13,7 +13,11 @@ use serde::Serialize;
 use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 
 use crate::model::{JepaModel, frames_to_tensor};
-use crate::plan::{ActionSequences, LatentCostConfig, Planner, PlannerConfig, latent_costs};
+use crate::plan::{
+    ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, Planner, PlannerConfig,
+    decide, encode_frames,
+};
+use crate::probe::spearman;
 
 /// What acts in the episodes.
 pub enum EvalPolicy<'a> {
@@ -22,14 +26,18 @@ pub enum EvalPolicy<'a> {
     /// The planner with the true simulator (snapshot/restore) and the true shortest-path
     /// distance: the upper reference the learned model is compared with.
     Oracle(PlannerConfig),
-    /// The planner in the learned model with the intrinsic latent cost to the goal image.
+    /// The planner in the learned model, towards the goal image's latent.
     Learned {
         /// The world model (inference copy).
         model: &'a JepaModel,
         /// The planner.
         planner: PlannerConfig,
         /// The cost weights.
-        cost: LatentCostConfig,
+        cost: GoalCostConfig,
+        /// The steps-to-goal critic (`None`: the intrinsic latent distance alone).
+        critic: Option<&'a Critic>,
+        /// The hazard guardrail (`None`: no constraint).
+        guardrail: Option<&'a HazardClassifier>,
     },
 }
 
@@ -52,6 +60,47 @@ pub struct EvalReport {
     pub plan_ms_p50: f64,
     /// 99th percentile planning time per decision, milliseconds.
     pub plan_ms_p99: f64,
+    /// Spearman rank correlation of the policy's cost with the true shortest-path distance to
+    /// the goal on held-out start/goal pairs ([`cost_diagnostic`]; 1 for the oracle, whose
+    /// cost is that distance; absent for the random policy).
+    pub cost_spearman: Option<f64>,
+    /// Decisions where no candidate satisfied the guardrails (the safest one was taken).
+    pub infeasible_decisions: u64,
+    /// Env steps over all episodes.
+    pub env_steps: u64,
+}
+
+/// One episode as it was played, for pictures: every frame, the agent's path, the goal.
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeTrace {
+    /// Frame height.
+    pub height: usize,
+    /// Frame width.
+    pub width: usize,
+    /// `[steps + 1, H, W, 3]` bytes.
+    pub frames: Vec<u8>,
+    /// The goal image, `[H, W, 3]` bytes.
+    pub goal_frame: Vec<u8>,
+    /// The agent's planar position after each frame.
+    pub path: Vec<[f32; 2]>,
+    /// The goal position of the agent (navigation) or of the object (push).
+    pub goal_position: [f32; 2],
+    /// The arena's half extents.
+    pub arena_half_extents: [f32; 2],
+    /// Whether the task succeeded.
+    pub success: bool,
+}
+
+/// The seeds of `episodes` evaluation episodes spread evenly over `master_seeds` (episode `i`
+/// of master seed `m` is `SeedSequence::new(m).episode_seed(0, i)`).
+pub fn episode_seeds(master_seeds: &[u64], episodes: usize) -> Vec<u64> {
+    let masters = master_seeds.len().max(1);
+    (0..episodes)
+        .map(|i| {
+            let master = master_seeds.get(i % masters).copied().unwrap_or(0);
+            SeedSequence::new(master).episode_seed(0, (i / masters) as u64)
+        })
+        .collect()
 }
 
 /// The 95% Wilson score interval of `successes` out of `n`.
@@ -124,101 +173,186 @@ fn oracle_costs(
         .collect()
 }
 
-/// Runs `episodes` episodes of `spec` (seeds derived from `master_seed`) with `policy`.
+/// What one episode did.
+struct EpisodeOutcome {
+    success: bool,
+    steps: u32,
+    hazard_entries: u64,
+    infeasible: u64,
+    plan_ms: Vec<f64>,
+}
+
+fn encode_one(model: &JepaModel, frame: &sim::Frame, device: &Device) -> Tensor<2> {
+    let (h, w) = (frame.height as usize, frame.width as usize);
+    model
+        .encoder
+        .forward(frames_to_tensor(&frame.rgb, 1, h, w, device))
+}
+
+/// Plays one episode from `seed` with `policy`; fills `trace` when given.
+fn run_episode(
+    env: &mut Env,
+    policy: &EvalPolicy<'_>,
+    seed: u64,
+    device: &Device,
+    mut trace: Option<&mut EpisodeTrace>,
+) -> Result<EpisodeOutcome, SimError> {
+    let spec = Arc::clone(env.spec());
+    let (low, high) = (spec.agent.action_low, spec.agent.action_high);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xe7a1);
+    let (mut obs, _) = env.reset(seed)?;
+    let mut planner = match policy {
+        EvalPolicy::Random => None,
+        EvalPolicy::Oracle(config)
+        | EvalPolicy::Learned {
+            planner: config, ..
+        } => Some(Planner::new(PlannerConfig {
+            seed: config.seed ^ seed,
+            ..config.clone()
+        })),
+    };
+    let goal_frame = if matches!(policy, EvalPolicy::Learned { .. }) || trace.is_some() {
+        Some(env.render_goal()?)
+    } else {
+        None
+    };
+    let goal_latent = match (policy, goal_frame.as_ref()) {
+        (EvalPolicy::Learned { model, .. }, Some(goal)) => Some(encode_one(model, goal, device)),
+        _ => None,
+    };
+    let world = env.world().ok_or(SimError::NotReset)?;
+    let field = match policy {
+        EvalPolicy::Oracle(_) => Some(world.distance_field(world.goal().agent_position, 0.02)),
+        _ => None,
+    };
+    let mut scratch = match policy {
+        EvalPolicy::Oracle(_) => Some(World::from_seed(Arc::clone(&spec), seed)?),
+        _ => None,
+    };
+    if let Some(trace) = trace.as_deref_mut() {
+        let goal = world.goal();
+        *trace = EpisodeTrace {
+            height: obs.rgb.height as usize,
+            width: obs.rgb.width as usize,
+            frames: obs.rgb.rgb.clone(),
+            goal_frame: goal_frame
+                .as_ref()
+                .map(|f| f.rgb.clone())
+                .unwrap_or_default(),
+            path: vec![{
+                let p = world.agent_position();
+                [p[0], p[1]]
+            }],
+            goal_position: goal
+                .object_pose
+                .map_or(goal.agent_position, |pose| pose.position),
+            arena_half_extents: spec.arena.half_extents,
+            success: false,
+        };
+    }
+    let mut outcome = EpisodeOutcome {
+        success: false,
+        steps: 0,
+        hazard_entries: 0,
+        infeasible: 0,
+        plan_ms: Vec::new(),
+    };
+    for step in 1..=spec.task.episode_steps {
+        let action = match (policy, planner.as_mut()) {
+            (EvalPolicy::Random, _) | (_, None) => Action([
+                rng.random_range(low[0]..high[0]),
+                rng.random_range(low[1]..high[1]),
+            ]),
+            (EvalPolicy::Oracle(_), Some(planner)) => {
+                let started = Instant::now();
+                let world = env.world().ok_or(SimError::NotReset)?;
+                let snapshot = world.snapshot()?;
+                let (Some(scratch), Some(field)) = (scratch.as_mut(), field.as_ref()) else {
+                    return Err(SimError::NotReset);
+                };
+                let plan = planner.plan(&mut |c| oracle_costs(scratch, &snapshot, field, c));
+                outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                outcome.infeasible += u64::from(!plan.stats.feasible);
+                Action([plan.actions[0], plan.actions[1]])
+            }
+            (
+                EvalPolicy::Learned {
+                    model,
+                    cost,
+                    critic,
+                    guardrail,
+                    ..
+                },
+                Some(planner),
+            ) => {
+                let started = Instant::now();
+                let latent = encode_one(model, &obs.rgb, device);
+                let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
+                let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal);
+                let plan = decide(planner, &mut goal_cost);
+                outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                outcome.infeasible += u64::from(!plan.stats.feasible);
+                Action([plan.actions[0], plan.actions[1]])
+            }
+        };
+        let result = env.step(&action)?;
+        outcome.hazard_entries += u64::from(result.info.hazard_entries_this_step);
+        outcome.steps = step;
+        obs = result.obs;
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.frames.extend_from_slice(&obs.rgb.rgb);
+            if let Some(world) = env.world() {
+                let p = world.agent_position();
+                trace.path.push([p[0], p[1]]);
+            }
+        }
+        if result.terminated {
+            outcome.success = true;
+            break;
+        }
+        if result.truncated {
+            break;
+        }
+    }
+    if let Some(trace) = trace {
+        trace.success = outcome.success;
+    }
+    Ok(outcome)
+}
+
+/// Runs one episode per seed of `seeds` (see [`episode_seeds`]) with `policy`; `progress`
+/// hears after each episode (episodes done, successes so far).
 pub fn evaluate(
     spec: &Arc<WorldSpec>,
     policy: &EvalPolicy<'_>,
-    episodes: usize,
-    master_seed: u64,
+    seeds: &[u64],
     device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EvalReport, SimError> {
-    let seeds = SeedSequence::new(master_seed);
     let mut env = Env::new(Arc::clone(spec));
-    let mut rng = ChaCha8Rng::seed_from_u64(master_seed ^ 0xe7a1);
-    let (low, high) = (spec.agent.action_low, spec.agent.action_high);
     let mut report = EvalReport {
-        episodes,
+        episodes: seeds.len(),
+        cost_spearman: match policy {
+            EvalPolicy::Oracle(_) => Some(1.0),
+            _ => None,
+        },
         ..EvalReport::default()
     };
     let mut steps_to_success = Vec::new();
     let mut plan_ms = Vec::new();
-    for episode in 0..episodes {
-        let seed = seeds.episode_seed(0, episode as u64);
-        let (mut obs, _) = env.reset(seed)?;
-        let mut planner = match policy {
-            EvalPolicy::Random => None,
-            EvalPolicy::Oracle(config)
-            | EvalPolicy::Learned {
-                planner: config, ..
-            } => Some(Planner::new(config.clone())),
-        };
-        let goal_latent = match policy {
-            EvalPolicy::Learned { model, .. } => {
-                let goal = env.render_goal()?;
-                let (h, w) = (goal.height as usize, goal.width as usize);
-                Some(
-                    model
-                        .encoder
-                        .forward(frames_to_tensor(&goal.rgb, 1, h, w, device)),
-                )
-            }
-            _ => None,
-        };
-        let field = match policy {
-            EvalPolicy::Oracle(_) => env
-                .world()
-                .map(|w| w.distance_field(w.goal().agent_position, 0.02)),
-            _ => None,
-        };
-        let mut scratch = match policy {
-            EvalPolicy::Oracle(_) => Some(World::from_seed(Arc::clone(spec), seed)?),
-            _ => None,
-        };
-        for step in 1..=spec.task.episode_steps {
-            let action = match (policy, planner.as_mut()) {
-                (EvalPolicy::Random, _) | (_, None) => Action([
-                    rng.random_range(low[0]..high[0]),
-                    rng.random_range(low[1]..high[1]),
-                ]),
-                (EvalPolicy::Oracle(_), Some(planner)) => {
-                    let started = Instant::now();
-                    let world = env.world().ok_or(SimError::NotReset)?;
-                    let snapshot = world.snapshot()?;
-                    let (Some(scratch), Some(field)) = (scratch.as_mut(), field.as_ref()) else {
-                        return Err(SimError::NotReset);
-                    };
-                    let plan = planner.plan(&mut |c| oracle_costs(scratch, &snapshot, field, c));
-                    plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
-                    Action([plan.actions[0], plan.actions[1]])
-                }
-                (EvalPolicy::Learned { model, cost, .. }, Some(planner)) => {
-                    let started = Instant::now();
-                    let (h, w) = (obs.rgb.height as usize, obs.rgb.width as usize);
-                    let latent =
-                        model
-                            .encoder
-                            .forward(frames_to_tensor(&obs.rgb.rgb, 1, h, w, device));
-                    let Some(goal) = goal_latent.as_ref() else {
-                        return Err(SimError::NotReset);
-                    };
-                    let plan = planner.plan(&mut |c| latent_costs(model, &latent, goal, c, cost));
-                    plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
-                    Action([plan.actions[0], plan.actions[1]])
-                }
-            };
-            let result = env.step(&action)?;
-            report.hazard_entries += u64::from(result.info.hazard_entries_this_step);
-            obs = result.obs;
-            if result.terminated {
-                report.successes += 1;
-                steps_to_success.push(f64::from(step));
-                break;
-            }
-            if result.truncated {
-                break;
-            }
+    for (i, seed) in seeds.iter().enumerate() {
+        let outcome = run_episode(&mut env, policy, *seed, device, None)?;
+        report.hazard_entries += outcome.hazard_entries;
+        report.infeasible_decisions += outcome.infeasible;
+        report.env_steps += u64::from(outcome.steps);
+        plan_ms.extend(outcome.plan_ms);
+        if outcome.success {
+            report.successes += 1;
+            steps_to_success.push(f64::from(outcome.steps));
         }
+        progress(i + 1, report.successes);
     }
+    let episodes = seeds.len();
     report.success_rate = report.successes as f64 / episodes.max(1) as f64;
     report.success_ci95 = wilson_interval(report.successes, episodes);
     report.mean_steps_to_success = if steps_to_success.is_empty() {
@@ -230,4 +364,84 @@ pub fn evaluate(
     report.plan_ms_p50 = percentile(&plan_ms, 0.5);
     report.plan_ms_p99 = percentile(&plan_ms, 0.99);
     Ok(report)
+}
+
+/// Plays one episode from `seed` and keeps every frame and the agent's path (for a
+/// filmstrip).
+pub fn record_episode(
+    spec: &Arc<WorldSpec>,
+    policy: &EvalPolicy<'_>,
+    seed: u64,
+    device: &Device,
+) -> Result<EpisodeTrace, SimError> {
+    let mut env = Env::new(Arc::clone(spec));
+    let mut trace = EpisodeTrace::default();
+    run_episode(&mut env, policy, seed, device, Some(&mut trace))?;
+    Ok(trace)
+}
+
+/// The cost diagnostic: Spearman rank correlation between the planner's cost of a state
+/// (the critic's steps-to-goal, or without a critic the squared latent distance to the goal
+/// image's latent) and the true distance to the goal (`World::distance_to_goal`: shortest
+/// path around obstacles for navigation, position error for push), over `episodes` held-out
+/// episodes (seeds from `master_seed`, apart from evaluation seeds), four states each along a
+/// smooth random walk from the episode's start.
+pub fn cost_diagnostic(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    critic: Option<&Critic>,
+    episodes: usize,
+    master_seed: u64,
+    device: &Device,
+) -> Result<f64, SimError> {
+    // Stream 7 of the master seed: never an evaluation episode (those use stream 0).
+    let seeds = SeedSequence::new(master_seed);
+    let mut env = Env::new(Arc::clone(spec));
+    let mut walk = sim::SmoothRandomPolicy::new(1, master_seed ^ 0xd1a9);
+    let mut rng = ChaCha8Rng::seed_from_u64(master_seed ^ 0xc057);
+    let (mut costs, mut distances) = (Vec::new(), Vec::new());
+    let d = model.encoder.latent_dim();
+    for episode in 0..episodes {
+        let (obs, _) = env.reset(seeds.episode_seed(7, episode as u64))?;
+        let goal_frame = env.render_goal()?;
+        let (h, w) = (obs.rgb.height as usize, obs.rgb.width as usize);
+        let goal = encode_frames(model, &goal_frame.rgb, 1, h, w, device);
+        let horizon = spec.task.episode_steps.max(4);
+        let mut marks: Vec<u32> = (0..4).map(|_| rng.random_range(0..horizon / 2)).collect();
+        marks.sort_unstable();
+        let (mut frames, mut truth) = (Vec::new(), Vec::new());
+        let mut t = 0;
+        let mut current = obs;
+        for mark in marks {
+            while t < mark {
+                let step = env.step(&walk.next_action(0))?;
+                t += 1;
+                current = step.obs;
+                if step.terminated || step.truncated {
+                    break;
+                }
+            }
+            let world = env.world().ok_or(SimError::NotReset)?;
+            frames.extend_from_slice(&current.rgb.rgb);
+            truth.push(f64::from(world.distance_to_goal()));
+        }
+        let n = truth.len();
+        let latents = encode_frames(model, &frames, n, h, w, device);
+        let z = Tensor::<2>::from_data(TensorData::new(latents.clone(), [n, d]), device);
+        let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
+        let cost: Vec<f32> = match critic {
+            Some(critic) => critic
+                .steps(z, g.expand([n, d]))
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default(),
+            None => latents
+                .chunks(d)
+                .map(|l| l.iter().zip(&goal).map(|(a, b)| (a - b).powi(2)).sum())
+                .collect(),
+        };
+        costs.extend(cost.into_iter().map(f64::from));
+        distances.extend(truth);
+    }
+    Ok(spearman(&costs, &distances))
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use agent::eval::{EvalPolicy, evaluate, wilson_interval};
+use agent::eval::{EvalPolicy, episode_seeds, evaluate, wilson_interval};
 use agent::plan::{CemConfig, PlanMethod, PlannerConfig};
 use burn::prelude::Device;
 
@@ -22,7 +22,11 @@ fn wilson_intervals_match_hand_computed_values() {
 
 #[test]
 fn the_oracle_reaches_goals_safely_and_random_actions_do_not() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../worlds/reach.json");
+    // Read when the test runs: a binary reused from another checkout must not read its files.
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../worlds/reach.json");
     let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
     let device = Device::flex();
     let oracle = PlannerConfig {
@@ -35,7 +39,14 @@ fn the_oracle_reaches_goals_safely_and_random_actions_do_not() {
         }),
         ..PlannerConfig::default()
     };
-    let report = evaluate(&spec, &EvalPolicy::Oracle(oracle), 4, 5, &device).expect("oracle eval");
+    let report = evaluate(
+        &spec,
+        &EvalPolicy::Oracle(oracle),
+        &episode_seeds(&[5], 4),
+        &device,
+        &mut |_, _| {},
+    )
+    .expect("oracle eval");
     assert!(report.successes >= 3, "oracle: {report:?}");
     assert_eq!(
         report.hazard_entries, 0,
@@ -43,10 +54,32 @@ fn the_oracle_reaches_goals_safely_and_random_actions_do_not() {
     );
     assert!(report.plan_ms_p50 > 0.0 && report.plan_ms_p99 >= report.plan_ms_p50);
     assert!(report.mean_steps_to_success > 0.0);
-    let random = evaluate(&spec, &EvalPolicy::Random, 10, 5, &device).expect("random eval");
+    let random = evaluate(
+        &spec,
+        &EvalPolicy::Random,
+        &episode_seeds(&[5], 10),
+        &device,
+        &mut |_, _| {},
+    )
+    .expect("random eval");
     assert!(random.successes <= 3, "random: {random:?}");
     assert!(
         random.success_ci95[0] <= random.success_rate
             && random.success_rate <= random.success_ci95[1]
     );
+}
+
+#[test]
+fn episode_seeds_spread_over_master_seeds_and_repeat() {
+    let one = episode_seeds(&[3], 4);
+    assert_eq!(one.len(), 4);
+    assert_eq!(one, episode_seeds(&[3], 4), "same seeds, same episodes");
+    let two = episode_seeds(&[3, 4], 4);
+    assert_eq!(two[0], one[0], "master 3's first episode");
+    assert_eq!(two[2], one[1], "master 3's second episode");
+    assert_ne!(two[1], one[1]);
+    let mut unique = two.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 4);
 }

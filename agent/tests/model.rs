@@ -301,7 +301,11 @@ fn nan_losses_roll_back_and_repeated_nans_stop_training() {
 #[test]
 fn a_short_streamed_run_trains_and_publishes_weights() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../worlds/reach.json");
+    // Read when the test runs: a binary reused from another checkout must not read its files.
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../worlds/reach.json");
     let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
     let vec_env = sim::VecEnv::new(spec, 4, 0, 1).expect("vec env");
     let stream = sim::stream::spawn(
@@ -437,13 +441,19 @@ fn the_critic_ranks_pairs_by_their_step_distance() {
         .with_max_steps(60.0)
         .with_negative_fraction(0.0);
     let mut trainer = CriticTrainer::new(config.clone(), &device());
-    let set = Trajectories { episodes: &train };
+    let set = Trajectories {
+        episodes: &train,
+        hazards: None,
+    };
     for step in 0..600 {
         let batch = set.sample(&mut rng, 64, &config).expect("pairs");
         trainer.train_step(&batch, if step < 450 { 3e-3 } else { 1e-3 });
     }
     let critic = trainer.critic();
-    let held_out = Trajectories { episodes: &test };
+    let held_out = Trajectories {
+        episodes: &test,
+        hazards: None,
+    };
     let batch = held_out.sample(&mut rng, 256, &config).expect("pairs");
     let n = batch.steps.len();
     let z = Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, 8]), &device());
@@ -486,4 +496,80 @@ fn guardrails_reject_plans_that_imagine_entering_a_hazard() {
     values.extend(path([-0.2, 0.0, 0.2, 0.9, 1.2]));
     let imagined = Tensor::<3>::from_data(TensorData::new(values, [3, 5, 4]), &device());
     assert_eq!(classifier.feasible(imagined), vec![true, false, true]);
+}
+
+#[test]
+fn with_no_feasible_candidate_the_planner_says_so_and_takes_the_safest() {
+    use agent::model::JepaConfig;
+    use agent::plan::{
+        CemConfig, GoalCost, GoalCostConfig, HazardClassifierConfig, HazardClassifierTrainer,
+        PlanMethod, Planner, PlannerConfig, decide,
+    };
+    let device = device();
+    let model = JepaConfig::new().with_latent(8).init(&device);
+    // A guardrail that has only ever seen hazards: every imagined state violates it.
+    let mut trainer = HazardClassifierTrainer::new(
+        HazardClassifierConfig::new()
+            .with_latent_dim(8)
+            .with_hidden(16),
+        &device,
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for _ in 0..200 {
+        let latents: Vec<f32> = (0..64 * 8).map(|_| rng.random_range(-3.0..3.0)).collect();
+        trainer.train_step(&latents, &[true; 64], 1e-2);
+    }
+    let guardrail = trainer.classifier();
+    let config = GoalCostConfig::default();
+    let latent = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
+    let goal = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
+    let mut cost = GoalCost::new(&model, None, Some(&guardrail), &config, latent, goal);
+    let mut planner = Planner::new(PlannerConfig {
+        horizon: 3,
+        method: PlanMethod::Cem(CemConfig {
+            samples: 16,
+            elites: 4,
+            iterations: 2,
+            ..CemConfig::default()
+        }),
+        ..PlannerConfig::default()
+    });
+    let plan = decide(&mut planner, &mut cost);
+    assert!(!plan.stats.feasible, "{:?}", plan.stats);
+    assert_eq!(Some(plan.actions.as_slice()), cost.safest());
+
+    // Without the guardrail the same search is feasible.
+    let latent = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
+    let goal = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
+    let mut free = GoalCost::new(&model, None, None, &config, latent, goal);
+    let plan = decide(&mut planner, &mut free);
+    assert!(plan.stats.feasible && plan.stats.best_cost.is_finite());
+}
+
+#[test]
+fn hindsight_pairs_know_when_their_path_crossed_a_hazard() {
+    use agent::plan::{CriticConfig, Trajectories};
+    // One episode of 10 frames whose latent is its time; the agent is in a hazard at 4 and 5.
+    let episodes = vec![(0..10).map(|t| vec![t as f32]).collect::<Vec<Vec<f32>>>()];
+    let hazards = vec![(0..10).map(|t| t == 4 || t == 5).collect::<Vec<bool>>()];
+    let set = Trajectories {
+        episodes: &episodes,
+        hazards: Some(&hazards),
+    };
+    let config = CriticConfig::new()
+        .with_latent_dim(1)
+        .with_negative_fraction(0.0);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let batch = set.sample(&mut rng, 400, &config).expect("pairs");
+    let hazard = |s: usize| s == 4 || s == 5;
+    let mut crossed = 0;
+    for i in 0..400 {
+        let (t, u) = (batch.latents[i] as usize, batch.goals[i] as usize);
+        assert_eq!(batch.next_latents[i] as usize, (t + 1).min(9));
+        assert_eq!(batch.steps[i], (u - t) as f32);
+        assert_eq!(batch.crossed_hazard[i], (t + 1..=u).any(hazard), "{t}→{u}");
+        assert_eq!(batch.next_in_hazard[i], u > t && hazard(t + 1), "{t}→{u}");
+        crossed += usize::from(batch.crossed_hazard[i]);
+    }
+    assert!(crossed > 50 && crossed < 350, "{crossed} of 400 crossed");
 }

@@ -10,7 +10,11 @@ use sim::stream::{StreamConfig, spawn};
 use sim::{SmoothRandomPolicy, VecEnv, WorldSpec};
 
 fn spec(episode_steps: u32) -> Arc<WorldSpec> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../worlds/reach.json");
+    // Read when the test runs: a binary reused from another checkout must not read its files.
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../worlds/reach.json");
     let mut spec = WorldSpec::from_json_file(path).expect("world");
     spec.task.episode_steps = episode_steps;
     Arc::new(spec)

@@ -129,8 +129,7 @@ fn snapshot_restore_then_step_matches_stepping_on() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn shipped_worlds_match_their_golden_digests() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/determinism.json");
+    let path = common::manifest_dir().join("tests/goldens/determinism.json");
     let actual: BTreeMap<String, String> = WORLDS
         .iter()
         .map(|name| {

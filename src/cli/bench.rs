@@ -78,13 +78,28 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     agent::bench::bench_reference(4, args.batch, args.repeats, &device),
                 ),
             ];
-            let plan = agent::bench::bench_plan(20 * args.repeats, 256, 3, 8, &device);
+            // Whole decisions on one core (a one-thread pool): the budget of DESIGN's planner.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+            let plans: Vec<agent::bench::PlanBenchRow> = [(64, 3, 10), (128, 3, 6), (256, 3, 8)]
+                .into_iter()
+                .map(|(samples, iterations, horizon)| {
+                    pool.install(|| {
+                        agent::bench::bench_plan(
+                            40 * args.repeats,
+                            samples,
+                            iterations,
+                            horizon,
+                            &device,
+                        )
+                    })
+                })
+                .collect();
             if args.json {
                 let mut object: serde_json::Map<String, serde_json::Value> = rows
                     .iter()
                     .map(|(name, row)| Ok(((*name).to_owned(), serde_json::to_value(row)?)))
                     .collect::<anyhow::Result<_>>()?;
-                object.insert("planner".to_owned(), serde_json::to_value(&plan)?);
+                object.insert("planner".to_owned(), serde_json::to_value(&plans)?);
                 println!("{}", serde_json::Value::Object(object));
             } else {
                 println!(
@@ -98,13 +113,22 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     );
                 }
                 println!(
-                    "\nplanner: CEM {} samples × {} iterations × horizon {} in the default model: {:.1} ms median, {:.1} ms p99 per decision",
-                    plan.samples,
-                    plan.iterations,
-                    plan.horizon,
-                    plan.decision_ms_p50,
-                    plan.decision_ms_p99
+                    "\nplanner, one core, whole decisions (encode + CEM in the default model + critic + guardrail; first row = `kennel eval`/`demo` default):"
                 );
+                println!(
+                    "| samples × iterations × horizon | decision p50 (ms) | decision p99 (ms) |"
+                );
+                println!("|---|---|---|");
+                for plan in &plans {
+                    println!(
+                        "| {} × {} × {} | {:.1} | {:.1} |",
+                        plan.samples,
+                        plan.iterations,
+                        plan.horizon,
+                        plan.decision_ms_p50,
+                        plan.decision_ms_p99
+                    );
+                }
             }
             Ok(())
         }

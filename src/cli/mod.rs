@@ -1,6 +1,8 @@
 //! Command-line interface: one file per subcommand.
 
 mod bench;
+mod demo;
+mod eval;
 mod probe;
 mod render;
 mod rollout;
@@ -32,6 +34,10 @@ enum Command {
     Rollout(rollout::RolloutArgs),
     /// Learn a JEPA world model from a world's frames.
     Train(train::TrainArgs),
+    /// Evaluate a trained model's planner on seeded episodes, with reference rows.
+    Eval(eval::EvalArgs),
+    /// The closed loop: explore, learn, plan to goals while learning, then evaluate.
+    Demo(demo::DemoArgs),
     /// Measure what a trained model's latents know (probes, open loop, collapse).
     Probe(probe::ProbeArgs),
     /// Measure throughput and print a table (and JSON).
@@ -62,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollout(args) => rollout::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Probe(args) => probe::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::Bench(command) => bench::run(command),
     }
 }

@@ -4,6 +4,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The repository root, read when the test runs (cargo sets it): a test binary reused from
+/// another checkout sharing the target folder must not read that checkout's files.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
+
 /// Runs the binary with `args` in `dir`.
 pub fn kennel(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kennel"))

@@ -68,6 +68,11 @@ impl ConvEncoderConfig {
 }
 
 impl ConvEncoder {
+    /// Size of the latent vectors it produces.
+    pub fn latent_dim(&self) -> usize {
+        self.head.weight.dims()[1]
+    }
+
     /// Encodes images.
     ///
     /// # Shapes

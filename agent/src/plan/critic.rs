@@ -1,6 +1,8 @@
 //! The trainable part of the cost: a critic that estimates how many steps separate a latent
 //! from a goal latent, learned without rewards from the replay buffer's own trajectories
-//! (hindsight pairs `(z_t, z_t+k)` labelled `k`; pairs from different episodes labelled "far").
+//! (hindsight pairs `(z_t, z_t+k)` labelled `k`, tightened by chaining through a slow target
+//! copy, `min(k, 1 + V̄(z_t+1, z_t+k))`, so the estimate approaches the shortest chained path
+//! rather than the random walk's time; pairs from different episodes labelled "far").
 //! Used as the terminal cost of a short plan, it lets the planner see past walls, where raw
 //! latent distance ranked candidate plans no better than chance in the experiment of
 //! `shared/RESEARCH.md` (critic: rank correlation 0.88 with the shortest path, raw latent
@@ -17,16 +19,21 @@ pub struct CriticConfig {
     /// Size of the latent vector.
     #[config(default = 64)]
     pub latent_dim: usize,
-    /// Width of the two hidden layers.
-    #[config(default = 256)]
+    /// Width of the two hidden layers (128: the critic runs on every imagined step of every
+    /// candidate, inside the planning budget).
+    #[config(default = 128)]
     pub hidden: usize,
     /// The label of pairs from different episodes, and the largest distance predicted, in
     /// steps.
     #[config(default = 200.0)]
     pub max_steps: f64,
     /// Fraction of training pairs drawn from different episodes.
-    #[config(default = 0.2)]
+    #[config(default = 0.1)]
     pub negative_fraction: f64,
+    /// Steps between copies of the critic into its slow target (0: no chaining, plain
+    /// hindsight labels).
+    #[config(default = 50)]
+    pub target_every: usize,
 }
 
 /// Estimates steps to a goal.
@@ -80,16 +87,29 @@ impl Critic {
 pub struct Trajectories<'a> {
     /// One entry per episode.
     pub episodes: &'a [Vec<Vec<f32>>],
+    /// Per episode and frame, whether the agent was inside a hazard (`None`: no hazards).
+    /// The critic then estimates the *safe* steps-to-goal: a hindsight path that crossed a
+    /// hazard is no evidence of a short safe path (its label comes from chaining alone), and a
+    /// step into a hazard is labelled "far", so imagined paths through hazards cost more.
+    pub hazards: Option<&'a [Vec<bool>]>,
 }
 
 /// A batch of hindsight pairs.
 pub struct CriticBatch {
     /// `[batch · latent_dim]`
     pub latents: Vec<f32>,
+    /// The latent one step after each of `latents` (itself at an episode's end),
+    /// `[batch · latent_dim]`.
+    pub next_latents: Vec<f32>,
     /// `[batch · latent_dim]`
     pub goals: Vec<f32>,
     /// Steps apart (or `max_steps` for pairs from different episodes), `[batch]`.
     pub steps: Vec<f32>,
+    /// The hindsight path from the latent to the goal crossed a hazard: `steps` bounds no
+    /// safe path, `[batch]`.
+    pub crossed_hazard: Vec<bool>,
+    /// The step after the latent is inside a hazard, `[batch]`.
+    pub next_in_hazard: Vec<bool>,
 }
 
 impl Trajectories<'_> {
@@ -101,35 +121,58 @@ impl Trajectories<'_> {
         batch: usize,
         config: &CriticConfig,
     ) -> Option<CriticBatch> {
-        let usable: Vec<&Vec<Vec<f32>>> = self.episodes.iter().filter(|e| e.len() >= 2).collect();
+        let usable: Vec<usize> = (0..self.episodes.len())
+            .filter(|e| self.episodes[*e].len() >= 2)
+            .collect();
         if usable.is_empty() {
             return None;
         }
         let mut out = CriticBatch {
             latents: Vec::new(),
+            next_latents: Vec::new(),
             goals: Vec::new(),
             steps: Vec::new(),
+            crossed_hazard: Vec::new(),
+            next_in_hazard: Vec::new(),
+        };
+        let in_hazard = |episode: usize, t: usize| {
+            self.hazards
+                .and_then(|h| h.get(episode))
+                .and_then(|flags| flags.get(t))
+                .copied()
+                .unwrap_or(false)
         };
         for _ in 0..batch {
-            let a = usable[rng.random_range(0..usable.len())];
+            let episode = usable[rng.random_range(0..usable.len())];
+            let a = &self.episodes[episode];
             let negative =
                 usable.len() > 1 && rng.random_range(0.0..1.0) < config.negative_fraction;
             if negative {
                 let b = loop {
                     let b = usable[rng.random_range(0..usable.len())];
-                    if !std::ptr::eq(a, b) {
-                        break b;
+                    if b != episode {
+                        break &self.episodes[b];
                     }
                 };
-                out.latents
-                    .extend_from_slice(&a[rng.random_range(0..a.len())]);
+                let t = rng.random_range(0..a.len());
+                out.crossed_hazard.push(false);
+                out.next_in_hazard
+                    .push(in_hazard(episode, (t + 1).min(a.len() - 1)));
+                out.latents.extend_from_slice(&a[t]);
+                out.next_latents
+                    .extend_from_slice(&a[(t + 1).min(a.len() - 1)]);
                 out.goals
                     .extend_from_slice(&b[rng.random_range(0..b.len())]);
                 out.steps.push(config.max_steps as f32);
             } else {
                 let t = rng.random_range(0..a.len());
                 let u = rng.random_range(t..a.len());
+                out.crossed_hazard
+                    .push((t + 1..=u).any(|s| in_hazard(episode, s)));
+                out.next_in_hazard.push(u > t && in_hazard(episode, t + 1));
                 out.latents.extend_from_slice(&a[t]);
+                out.next_latents
+                    .extend_from_slice(&a[(t + 1).min(a.len() - 1)]);
                 out.goals.extend_from_slice(&a[u]);
                 out.steps
                     .push(((u - t) as f64).min(config.max_steps) as f32);
@@ -144,7 +187,10 @@ pub struct CriticTrainer {
     config: CriticConfig,
     device: Device,
     critic: Critic,
+    /// Slow copy for the chained labels.
+    target: Critic,
     optimizer: ModuleOptimizer,
+    steps: usize,
 }
 
 impl CriticTrainer {
@@ -152,12 +198,64 @@ impl CriticTrainer {
     pub fn new(config: CriticConfig, device: &Device) -> Self {
         let device = device.clone().autodiff();
         let critic = config.init(&device);
+        let target = critic.valid();
         Self {
             config,
             device,
             critic,
+            target,
             optimizer: AdamWConfig::new().init(),
+            steps: 0,
         }
+    }
+
+    /// The labels of a batch: hindsight steps, tightened by chaining through the target
+    /// critic once it has had `target_every` steps to learn; pairs from different episodes
+    /// and steps into a hazard are "far"; a hindsight path that crossed a hazard is labelled
+    /// by chaining alone ("far" until the target has learned).
+    fn labels(&self, batch: &CriticBatch) -> Vec<f32> {
+        let max = self.config.max_steps as f32;
+        let chaining = self.config.target_every > 0 && self.steps >= self.config.target_every;
+        if !chaining {
+            return (0..batch.steps.len())
+                .map(|i| {
+                    let k = batch.steps[i];
+                    if k >= 1.0 && (batch.crossed_hazard[i] || batch.next_in_hazard[i]) {
+                        max
+                    } else {
+                        k
+                    }
+                })
+                .collect();
+        }
+        let (n, d) = (batch.steps.len(), self.config.latent_dim);
+        let inference = self.device.clone().inner();
+        let next = Tensor::<2>::from_data(
+            TensorData::new(batch.next_latents.clone(), [n, d]),
+            &inference,
+        );
+        let goals =
+            Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), &inference);
+        let chained: Vec<f32> = self
+            .target
+            .steps(next, goals)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        (0..batch.steps.len())
+            .map(|i| {
+                let (k, chained) = (batch.steps[i], (1.0 + chained[i]).min(max));
+                if k >= max || k < 1.0 {
+                    k
+                } else if batch.next_in_hazard[i] {
+                    max
+                } else if batch.crossed_hazard[i] {
+                    chained
+                } else {
+                    k.min(chained)
+                }
+            })
+            .collect()
     }
 
     /// One step on a batch; returns the loss (squared error of normalised distances).
@@ -167,9 +265,9 @@ impl CriticTrainer {
             Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, d]), &self.device);
         let goals =
             Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), &self.device);
-        let target =
-            Tensor::<1>::from_data(TensorData::new(batch.steps.clone(), [n]), &self.device)
-                .div_scalar(self.config.max_steps);
+        let labels = self.labels(batch);
+        let target = Tensor::<1>::from_data(TensorData::new(labels, [n]), &self.device)
+            .div_scalar(self.config.max_steps);
         let loss = (self.critic.forward_normalised(latents, goals) - target)
             .powi_scalar(2)
             .mean();
@@ -178,6 +276,10 @@ impl CriticTrainer {
         self.critic = self
             .optimizer
             .step(learning_rate, self.critic.clone(), grads);
+        self.steps += 1;
+        if self.config.target_every > 0 && self.steps.is_multiple_of(self.config.target_every) {
+            self.target = self.critic.valid();
+        }
         value
     }
 

@@ -57,11 +57,17 @@ impl HazardClassifier {
             .reshape([batch])
     }
 
-    /// Which candidate plans stay out of every hazard at every imagined step.
+    /// The probability above which a latent counts as inside a hazard.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// Each candidate plan's worst imagined step: the highest probability of being in a
+    /// hazard over its horizon.
     ///
     /// # Shapes
-    /// - `imagined`: `[samples, horizon, latent_dim]` → one flag per sample
-    pub fn feasible(&self, imagined: Tensor<3>) -> Vec<bool> {
+    /// - `imagined`: `[samples, horizon, latent_dim]` → one probability per sample
+    pub fn worst_step(&self, imagined: Tensor<3>) -> Vec<f32> {
         let [samples, horizon, d] = imagined.dims();
         let p = burn::tensor::activation::sigmoid(
             self.logits(imagined.reshape([samples * horizon, d])),
@@ -69,7 +75,18 @@ impl HazardClassifier {
         let values: Vec<f32> = p.into_data().try_to_vec::<f32>().unwrap_or_default();
         values
             .chunks(horizon.max(1))
-            .map(|steps| steps.iter().all(|v| f64::from(*v) < self.threshold))
+            .map(|steps| steps.iter().copied().fold(0.0, f32::max))
+            .collect()
+    }
+
+    /// Which candidate plans stay out of every hazard at every imagined step.
+    ///
+    /// # Shapes
+    /// - `imagined`: `[samples, horizon, latent_dim]` → one flag per sample
+    pub fn feasible(&self, imagined: Tensor<3>) -> Vec<bool> {
+        self.worst_step(imagined)
+            .into_iter()
+            .map(|p| f64::from(p) < self.threshold)
             .collect()
     }
 }

@@ -32,7 +32,7 @@ impl Default for LatentCostConfig {
 }
 
 impl LatentCostConfig {
-    fn weight(&self, step: usize, horizon: usize) -> f32 {
+    pub(crate) fn weight(&self, step: usize, horizon: usize) -> f32 {
         let base = self
             .step_weights
             .get(step)
@@ -60,7 +60,17 @@ pub fn latent_costs(
     candidates: &ActionSequences,
     config: &LatentCostConfig,
 ) -> Vec<f32> {
-    let device = latent.device();
+    let imagined = imagine(model, latent, candidates);
+    let mut costs = latent_distance_costs(imagined, goal, config);
+    add_action_costs(&mut costs, candidates, config.action_weight);
+    costs
+}
+
+/// Every candidate's imagined latents, in one batched rollout of the predictor.
+///
+/// # Shapes
+/// - `latent`: `[1, latent_dim]` → `[samples, horizon, latent_dim]`
+pub fn imagine(model: &JepaModel, latent: &Tensor<2>, candidates: &ActionSequences) -> Tensor<3> {
     let (s, h, a) = (
         candidates.samples,
         candidates.horizon,
@@ -69,21 +79,36 @@ pub fn latent_costs(
     let d = latent.dims()[1];
     let actions = Tensor::<3>::from_data(
         TensorData::new(candidates.values.clone(), [s, h, a]),
-        &device,
+        &latent.device(),
     );
-    let start = latent.clone().expand([s, d]); // [s, d]
-    let imagined = model.rollout(start, actions); // [s, h, d]
+    model.rollout(latent.clone().expand([s, d]), actions)
+}
+
+/// The weighted squared distances of imagined latents to the goal latent, one per sample.
+///
+/// # Shapes
+/// - `imagined`: `[samples, horizon, latent_dim]`, `goal`: `[1, latent_dim]`
+pub fn latent_distance_costs(
+    imagined: Tensor<3>,
+    goal: &Tensor<2>,
+    config: &LatentCostConfig,
+) -> Vec<f32> {
+    let [s, h, d] = imagined.dims();
+    let device = imagined.device();
     let distance = (imagined - goal.clone().reshape([1, 1, d]))
         .powi_scalar(2)
         .sum_dim(2); // [s, h, 1]
     let weights: Vec<f32> = (0..h).map(|t| config.weight(t, h)).collect();
     let weights = Tensor::<3>::from_data(TensorData::new(weights, [1, h, 1]), &device);
     let cost = (distance * weights).sum_dim(1).reshape([s]); // [s]
-    let mut costs: Vec<f32> = cost.into_data().try_to_vec::<f32>().unwrap_or_default();
-    if config.action_weight != 0.0 {
+    cost.into_data().try_to_vec::<f32>().unwrap_or_default()
+}
+
+/// Adds `weight ·` the summed squared actions of each candidate to its cost.
+pub(crate) fn add_action_costs(costs: &mut [f32], candidates: &ActionSequences, weight: f32) {
+    if weight != 0.0 {
         for (i, c) in costs.iter_mut().enumerate() {
-            *c += config.action_weight * candidates.sequence(i).iter().map(|v| v * v).sum::<f32>();
+            *c += weight * candidates.sequence(i).iter().map(|v| v * v).sum::<f32>();
         }
     }
-    costs
 }

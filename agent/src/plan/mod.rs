@@ -3,14 +3,21 @@
 //! function, so the same code plans in the learned model, in the true simulator (the oracle)
 //! and in the tests' known cost functions.
 
+mod cost_models;
 mod critic;
+mod goal_cost;
 mod guardrail;
 mod latent_cost;
 mod optimizer;
 
+pub use self::cost_models::{
+    CostModels, CostModelsConfig, FitReport, LabelledEpisode, LatentEpisodes, collect_exploration,
+    encode_frames,
+};
 pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
+pub use self::goal_cost::{GoalCost, GoalCostConfig, decide};
 pub use self::guardrail::{HazardClassifier, HazardClassifierConfig, HazardClassifierTrainer};
-pub use self::latent_cost::{LatentCostConfig, latent_costs};
+pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
 };

@@ -136,6 +136,9 @@ pub struct PlanStats {
     pub elapsed_ms: f64,
     /// Cost of the returned plan.
     pub best_cost: f32,
+    /// Whether the returned plan satisfies every constraint (a finite cost); when false the
+    /// caller should fall back to the safest plan it knows.
+    pub feasible: bool,
 }
 
 /// The result of a decision: the whole planned sequence (execute the first action).
@@ -241,12 +244,17 @@ impl Planner {
         let mut best = (f32::INFINITY, mean.clone());
         let mut stats = PlanStats::default();
         for _ in 0..iterations.max(1) {
+            // Anytime: stop when the next iteration, as long as the average one so far, would
+            // end past the deadline.
             if let Some(deadline) = self.config.deadline
                 && stats.iterations > 0
-                && started.elapsed() >= deadline
             {
-                stats.hit_deadline = true;
-                break;
+                let elapsed = started.elapsed();
+                let per_iteration = elapsed / stats.iterations as u32;
+                if elapsed + per_iteration > deadline {
+                    stats.hit_deadline = true;
+                    break;
+                }
             }
             let candidates = self.sample(&mean, &std, samples.max(2));
             let costs = cost(&candidates);
@@ -309,6 +317,7 @@ impl Planner {
             }
         }
         stats.best_cost = best.0;
+        stats.feasible = best.0.is_finite();
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         self.mean = best.1.clone();
         Plan {

@@ -9,9 +9,16 @@ use sim::{Action, WorldSpec};
 /// The shipped worlds, by name.
 pub const WORLDS: [&str; 4] = ["reach", "two_rooms", "push", "playground"];
 
+/// The crate's folder, read when the test runs (cargo sets it): a test binary reused from
+/// another checkout sharing the target folder must not read that checkout's files.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// Path of a file in the repository's `worlds/` folder.
 pub fn world_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .join("../worlds")
         .join(format!("{name}.json"))
 }

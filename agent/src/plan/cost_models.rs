@@ -1,0 +1,408 @@
+//! Fitting the learned parts of the planner's cost on a model's own latents: the
+//! steps-to-goal critic (hindsight pairs from exploration trajectories, no rewards) and the
+//! hazard guardrail (a classifier of the simulator's "in a hazard" flag). Both depend on the
+//! encoder's latent space, so they are fitted per checkpoint and saved beside it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
+
+use super::{
+    Critic, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
+    HazardClassifierTrainer, Trajectories,
+};
+use crate::model::{JepaModel, frames_to_tensor};
+
+/// One exploration episode's frames and the simulator's hazard flag for each.
+#[derive(Clone, Debug, Default)]
+pub struct LabelledEpisode {
+    /// Frame height.
+    pub height: usize,
+    /// Frame width.
+    pub width: usize,
+    /// `[frames, H, W, 3]` bytes.
+    pub frames: Vec<u8>,
+    /// Whether the agent overlapped a hazard in each frame.
+    pub in_hazard: Vec<bool>,
+}
+
+impl LabelledEpisode {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.in_hazard.len()
+    }
+
+    /// Whether the episode holds no frame.
+    pub fn is_empty(&self) -> bool {
+        self.in_hazard.is_empty()
+    }
+}
+
+/// Runs `episodes` episodes of smooth random exploration (seeds derived from `seed`) and keeps
+/// their frames and hazard flags.
+pub fn collect_exploration(
+    spec: &Arc<WorldSpec>,
+    episodes: usize,
+    seed: u64,
+) -> Result<Vec<LabelledEpisode>, SimError> {
+    collect_exploration_range(spec, 0..episodes, seed)
+}
+
+/// Episodes `range` of the exploration that [`collect_exploration`] runs.
+fn collect_exploration_range(
+    spec: &Arc<WorldSpec>,
+    range: std::ops::Range<usize>,
+    seed: u64,
+) -> Result<Vec<LabelledEpisode>, SimError> {
+    let seeds = SeedSequence::new(seed);
+    let mut env = Env::new(Arc::clone(spec));
+    let mut out = Vec::with_capacity(range.len());
+    for episode in range {
+        // One action stream per episode, so any range reproduces the same episodes.
+        let mut policy = SmoothRandomPolicy::new(1, seeds.derive(3, episode as u64));
+        let (obs, info) = env.reset(seeds.episode_seed(0, episode as u64))?;
+        let mut record = LabelledEpisode {
+            height: obs.rgb.height as usize,
+            width: obs.rgb.width as usize,
+            frames: obs.rgb.rgb,
+            in_hazard: vec![info.in_hazard],
+        };
+        loop {
+            let step = env.step(&policy.next_action(0))?;
+            record.frames.extend_from_slice(&step.obs.rgb.rgb);
+            record.in_hazard.push(step.info.in_hazard);
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// Exploration encoded by one model: per episode, each frame's latent and hazard flag.
+#[derive(Clone, Debug, Default)]
+pub struct LatentEpisodes {
+    /// `[episode][frame][latent_dim]`.
+    pub latents: Vec<Vec<Vec<f32>>>,
+    /// `[episode][frame]`: the agent overlapped a hazard.
+    pub in_hazard: Vec<Vec<bool>>,
+}
+
+impl LatentEpisodes {
+    /// Encodes recorded episodes with `model`.
+    pub fn encode(model: &JepaModel, episodes: &[LabelledEpisode], device: &Device) -> Self {
+        let mut out = Self::default();
+        for episode in episodes.iter().filter(|e| !e.is_empty()) {
+            out.push(model, episode, device);
+        }
+        out
+    }
+
+    /// Explores `episodes` fresh episodes (seeds from `seed`) and encodes each as it ends, so
+    /// only latents are kept (256 bytes a frame instead of 12 KiB); `progress` hears the
+    /// fraction done.
+    pub fn explore(
+        spec: &Arc<WorldSpec>,
+        model: &JepaModel,
+        episodes: usize,
+        seed: u64,
+        device: &Device,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<Self, SimError> {
+        let mut out = Self::default();
+        for episode in 0..episodes {
+            let recorded = collect_exploration_range(spec, episode..episode + 1, seed)?;
+            for e in &recorded {
+                out.push(model, e, device);
+            }
+            progress((episode + 1) as f64 / episodes.max(1) as f64);
+        }
+        Ok(out)
+    }
+
+    fn push(&mut self, model: &JepaModel, episode: &LabelledEpisode, device: &Device) {
+        let flat = encode_frames(
+            model,
+            &episode.frames,
+            episode.len(),
+            episode.height,
+            episode.width,
+            device,
+        );
+        let d = model.encoder.latent_dim();
+        self.latents
+            .push(flat.chunks(d).map(<[f32]>::to_vec).collect());
+        self.in_hazard.push(episode.in_hazard.clone());
+    }
+
+    /// Frames over all episodes.
+    pub fn frames(&self) -> usize {
+        self.in_hazard.iter().map(Vec::len).sum()
+    }
+}
+
+/// Encodes `n` frames (`[n, H, W, 3]` bytes) in chunks; returns `[n · latent_dim]`.
+pub fn encode_frames(
+    model: &JepaModel,
+    frames: &[u8],
+    n: usize,
+    height: usize,
+    width: usize,
+    device: &Device,
+) -> Vec<f32> {
+    const CHUNK: usize = 256;
+    let frame_bytes = height * width * 3;
+    let mut out = Vec::new();
+    for start in (0..n).step_by(CHUNK) {
+        let count = CHUNK.min(n - start);
+        let bytes = &frames[start * frame_bytes..(start + count) * frame_bytes];
+        let latents = model
+            .encoder
+            .forward(frames_to_tensor(bytes, count, height, width, device));
+        out.extend(latents.into_data().iter::<f32>());
+    }
+    out
+}
+
+/// How the cost models are fitted.
+#[derive(Config, Debug)]
+pub struct CostModelsConfig {
+    /// The critic.
+    #[config(default = "CriticConfig::new()")]
+    pub critic: CriticConfig,
+    /// The hazard guardrail.
+    #[config(default = "HazardClassifierConfig::new()")]
+    pub guardrail: HazardClassifierConfig,
+    /// Optimiser steps of the critic.
+    #[config(default = 3000)]
+    pub critic_steps: usize,
+    /// Optimiser steps of the guardrail.
+    #[config(default = 800)]
+    pub guardrail_steps: usize,
+    /// Pairs (critic) or frames (guardrail) per step.
+    #[config(default = 256)]
+    pub batch: usize,
+    /// AdamW learning rate of both.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Seed of the sampling.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+/// What a fit saw and reached.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Exploration episodes.
+    pub episodes: usize,
+    /// Frames encoded.
+    pub frames: usize,
+    /// Frames inside a hazard.
+    pub hazard_frames: usize,
+    /// Mean critic loss over its last 100 steps (squared error of distances / max_steps).
+    pub critic_loss: f32,
+    /// Balanced accuracy of the guardrail on the frames it was fitted on (mean of the
+    /// in-hazard and outside recalls at its threshold); absent without hazard frames.
+    pub guardrail_balanced_accuracy: Option<f64>,
+    /// Wall time of fitting (after encoding), seconds.
+    pub seconds: f64,
+}
+
+/// The critic and (for worlds with hazards) the guardrail of one checkpoint.
+#[derive(Debug)]
+pub struct CostModels {
+    /// The steps-to-goal critic.
+    pub critic: Critic,
+    /// The hazard classifier; `None` when the exploration never entered a hazard.
+    pub guardrail: Option<HazardClassifier>,
+    /// How they were fitted.
+    pub config: CostModelsConfig,
+    /// What the fit saw.
+    pub report: FitReport,
+}
+
+/// The file beside the weights that says what the folder holds.
+const MANIFEST: &str = "cost_models.json";
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    config: serde_json::Value,
+    report: FitReport,
+    guardrail: bool,
+}
+
+impl CostModels {
+    /// Fits both models on encoded exploration; `progress` receives the fraction done.
+    pub fn fit(
+        data: &LatentEpisodes,
+        config: CostModelsConfig,
+        device: &Device,
+        progress: &mut dyn FnMut(f64),
+    ) -> Self {
+        let started = Instant::now();
+        let d = config.critic.latent_dim;
+        let (trajectories, hazards) = (&data.latents, &data.in_hazard);
+        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        for (latents, flags) in trajectories.iter().zip(hazards) {
+            for (latent, hazard) in latents.iter().zip(flags) {
+                if *hazard {
+                    inside.push(latent.clone());
+                } else {
+                    outside.push(latent.clone());
+                }
+            }
+        }
+        let total = config.critic_steps + config.guardrail_steps;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut critic = CriticTrainer::new(config.critic.clone(), device);
+        let source = Trajectories {
+            episodes: trajectories,
+            hazards: Some(hazards),
+        };
+        let mut losses = Vec::new();
+        for step in 0..config.critic_steps {
+            let Some(batch) = source.sample(&mut rng, config.batch, &config.critic) else {
+                break;
+            };
+            losses.push(critic.train_step(&batch, config.learning_rate));
+            if step % 50 == 0 {
+                progress(step as f64 / total.max(1) as f64);
+            }
+        }
+        let tail = &losses[losses.len().saturating_sub(100)..];
+        let critic_loss = tail.iter().sum::<f32>() / tail.len().max(1) as f32;
+
+        let guardrail = (!inside.is_empty() && !outside.is_empty()).then(|| {
+            let mut trainer = HazardClassifierTrainer::new(config.guardrail.clone(), device);
+            for step in 0..config.guardrail_steps {
+                // Balanced batches: hazards are a few percent of exploration frames.
+                let mut latents = Vec::with_capacity(config.batch * d);
+                let mut labels = Vec::with_capacity(config.batch);
+                for i in 0..config.batch {
+                    let pool = if i % 2 == 0 { &inside } else { &outside };
+                    latents.extend_from_slice(&pool[rng.random_range(0..pool.len())]);
+                    labels.push(i % 2 == 0);
+                }
+                trainer.train_step(&latents, &labels, config.learning_rate);
+                if step % 50 == 0 {
+                    progress((config.critic_steps + step) as f64 / total.max(1) as f64);
+                }
+            }
+            trainer.classifier()
+        });
+        let guardrail_balanced_accuracy = guardrail.as_ref().map(|g| {
+            let recall = |pool: &[Vec<f32>], want: bool| {
+                let flat: Vec<f32> = pool.iter().flatten().copied().collect();
+                let z = Tensor::<3>::from_data(TensorData::new(flat, [pool.len(), 1, d]), device);
+                let hits = g
+                    .feasible(z)
+                    .into_iter()
+                    .filter(|feasible| *feasible != want)
+                    .count();
+                hits as f64 / pool.len() as f64
+            };
+            0.5 * (recall(&inside, true) + recall(&outside, false))
+        });
+        progress(1.0);
+        Self {
+            critic: critic.critic(),
+            guardrail,
+            report: FitReport {
+                episodes: trajectories.len(),
+                frames: inside.len() + outside.len(),
+                hazard_frames: inside.len(),
+                critic_loss,
+                guardrail_balanced_accuracy,
+                seconds: started.elapsed().as_secs_f64(),
+            },
+            config,
+        }
+    }
+
+    /// Writes `critic.bpk`, `guardrail.bpk` and `cost_models.json` into `dir` (through a
+    /// temporary folder renamed when complete).
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        let tmp = dir.with_extension("tmp");
+        let fail =
+            |what: &str, err: String| format!("{}: cannot write {what}: {err}", dir.display());
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| fail("the folder", e.to_string()))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| fail("the folder", e.to_string()))?;
+        self.critic
+            .clone()
+            .save_file(tmp.join("critic.bpk"))
+            .map_err(|e| fail("the critic", format!("{e:?}")))?;
+        if let Some(guardrail) = &self.guardrail {
+            guardrail
+                .clone()
+                .save_file(tmp.join("guardrail.bpk"))
+                .map_err(|e| fail("the guardrail", format!("{e:?}")))?;
+        }
+        let manifest = Manifest {
+            config: serde_json::from_str(&self.config.to_string()).unwrap_or_default(),
+            report: self.report.clone(),
+            guardrail: self.guardrail.is_some(),
+        };
+        let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+        std::fs::write(tmp.join(MANIFEST), text + "\n")
+            .map_err(|e| fail(MANIFEST, e.to_string()))?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| fail("the folder", e.to_string()))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| fail("the folder", e.to_string()))
+    }
+
+    /// Loads what [`save`](Self::save) wrote; `Ok(None)` when `dir` holds no cost models.
+    pub fn load(dir: &Path, device: &Device) -> Result<Option<Self>, String> {
+        let manifest_path = dir.join(MANIFEST);
+        if !manifest_path.is_file() {
+            return Ok(None);
+        }
+        let fail = |what: &Path, err: String| {
+            format!(
+                "{}: {err}; delete {} to fit the cost models again",
+                what.display(),
+                dir.display()
+            )
+        };
+        let text = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| fail(&manifest_path, e.to_string()))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| fail(&manifest_path, e.to_string()))?;
+        let config = CostModelsConfig::load_binary(manifest.config.to_string().as_bytes())
+            .map_err(|e| fail(&manifest_path, format!("unreadable config: {e}")))?;
+        let critic_path = dir.join("critic.bpk");
+        let critic = config
+            .critic
+            .init(device)
+            .try_load_file(&critic_path)
+            .map_err(|e| fail(&critic_path, format!("cannot load: {e:?}")))?;
+        let guardrail = if manifest.guardrail {
+            let path = dir.join("guardrail.bpk");
+            Some(
+                config
+                    .guardrail
+                    .init(device)
+                    .try_load_file(&path)
+                    .map_err(|e| fail(&path, format!("cannot load: {e:?}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(Some(Self {
+            critic,
+            guardrail,
+            config,
+            report: manifest.report,
+        }))
+    }
+}

@@ -1,0 +1,129 @@
+//! The planner's objective in the learned model (LeCun's cost module): an intrinsic cost (the
+//! latent distance to the goal image's latent) or, when a critic is available, the critic's
+//! steps-to-goal along the imagined path and at its end, so a short plan sees past walls;
+//! plus guardrails that make candidates whose imagined states violate a constraint infeasible.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::latent_cost::add_action_costs;
+use super::{
+    ActionSequences, Critic, HazardClassifier, LatentCostConfig, Plan, Planner, imagine,
+    latent_distance_costs,
+};
+use crate::model::JepaModel;
+
+/// Weights of the planner's cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GoalCostConfig {
+    /// The intrinsic cost, used when there is no critic (and its action weight always).
+    pub latent: LatentCostConfig,
+    /// Weight of the critic's estimate at every imagined step (0.1: the experiment in
+    /// `shared/RESEARCH.md` measured 42% cross-room success with end + 0.1 × summed, 26% with
+    /// the end only).
+    pub critic_step_weight: f32,
+    /// Weight of the critic's estimate at the last imagined step.
+    pub critic_final_weight: f32,
+}
+
+impl Default for GoalCostConfig {
+    fn default() -> Self {
+        Self {
+            latent: LatentCostConfig::default(),
+            critic_step_weight: 0.1,
+            critic_final_weight: 1.0,
+        }
+    }
+}
+
+/// The cost of candidate plans from one current latent towards one goal latent; build one per
+/// decision. It remembers the safest candidate it saw, for when none is feasible.
+pub struct GoalCost<'a> {
+    model: &'a JepaModel,
+    critic: Option<&'a Critic>,
+    guardrail: Option<&'a HazardClassifier>,
+    config: &'a GoalCostConfig,
+    latent: Tensor<2>,
+    goal: Tensor<2>,
+    /// The lowest worst-step hazard probability seen and its sequence.
+    safest: Option<(f32, Vec<f32>)>,
+}
+
+impl<'a> GoalCost<'a> {
+    /// A cost from `latent` to `goal` (each `[1, latent_dim]`).
+    pub fn new(
+        model: &'a JepaModel,
+        critic: Option<&'a Critic>,
+        guardrail: Option<&'a HazardClassifier>,
+        config: &'a GoalCostConfig,
+        latent: Tensor<2>,
+        goal: Tensor<2>,
+    ) -> Self {
+        Self {
+            model,
+            critic,
+            guardrail,
+            config,
+            latent,
+            goal,
+            safest: None,
+        }
+    }
+
+    /// One cost per candidate; `f32::INFINITY` for a candidate the guardrail rejects.
+    pub fn costs(&mut self, candidates: &ActionSequences) -> Vec<f32> {
+        let imagined = imagine(self.model, &self.latent, candidates); // [s, h, d]
+        let mut costs = match self.critic {
+            Some(critic) => self.critic_costs(critic, imagined.clone()),
+            None => latent_distance_costs(imagined.clone(), &self.goal, &self.config.latent),
+        };
+        add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
+        if let Some(guardrail) = self.guardrail {
+            let threshold = guardrail.threshold() as f32;
+            for (i, worst) in guardrail.worst_step(imagined).into_iter().enumerate() {
+                if self.safest.as_ref().is_none_or(|(p, _)| worst < *p) {
+                    self.safest = Some((worst, candidates.sequence(i).to_vec()));
+                }
+                if worst >= threshold {
+                    costs[i] = f32::INFINITY;
+                }
+            }
+        }
+        costs
+    }
+
+    /// The critic's estimate at every imagined step (weighted) and at the last one.
+    fn critic_costs(&self, critic: &Critic, imagined: Tensor<3>) -> Vec<f32> {
+        let [s, h, d] = imagined.dims();
+        let goal = self.goal.clone().expand([s * h, d]);
+        let steps: Vec<f32> = critic
+            .steps(imagined.reshape([s * h, d]), goal)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        steps
+            .chunks(h.max(1))
+            .map(|path| {
+                self.config.critic_step_weight * path.iter().sum::<f32>()
+                    + self.config.critic_final_weight * path.last().copied().unwrap_or(0.0)
+            })
+            .collect()
+    }
+
+    /// The candidate whose worst imagined step was least likely to be in a hazard.
+    pub fn safest(&self) -> Option<&[f32]> {
+        self.safest.as_ref().map(|(_, s)| s.as_slice())
+    }
+}
+
+/// One receding-horizon decision: plans with `cost`; when no candidate satisfies the
+/// guardrails, says so (`stats.feasible` false) and returns the safest candidate it found.
+pub fn decide(planner: &mut Planner, cost: &mut GoalCost<'_>) -> Plan {
+    let mut plan = planner.plan(&mut |candidates| cost.costs(candidates));
+    if !plan.stats.feasible
+        && let Some(safest) = cost.safest()
+    {
+        plan.actions = safest.to_vec();
+    }
+    plan
+}

@@ -1,0 +1,457 @@
+//! `kennel demo`: the closed loop in one process. Simulator threads stream exploration frames
+//! to the learner thread, which trains the world model on its replay buffer; once the model
+//! has had time to form, the actor (this thread) fits a critic and a hazard guardrail on the
+//! latest weight snapshot and plans to goal images in practice episodes while learning goes
+//! on, refitting as the snapshots improve. At the end it evaluates with the reference rows and
+//! writes a run folder: `report.json`, `loss.png`, `success.png`, `filmstrip.png`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent::ReplayBuffer;
+use agent::eval::{EvalPolicy, episode_seeds, evaluate, record_episode};
+use agent::model::JepaModel;
+use agent::plan::{CostModels, LatentEpisodes, collect_exploration};
+use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, load_model};
+use anyhow::{Context, bail};
+use burn::prelude::Device;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sim::stream::{StreamConfig, spawn};
+use sim::{SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
+
+use super::eval::{
+    EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models, run_eval_table,
+};
+use super::train::plot_metrics;
+use crate::plot::{Series, filmstrip, line_plot};
+use crate::world_files::load_world;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// World file or shipped world name.
+    #[arg(long, default_value = "two_rooms")]
+    world: String,
+    /// Minutes of learning (exploring, then planning while learning); the fit and the final
+    /// evaluation come after.
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// Run folder: report.json, plots, filmstrip, checkpoints/.
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Episodes per policy in the final evaluation (`kennel eval` defaults to 200).
+    #[arg(long, default_value_t = 50)]
+    eval_episodes: usize,
+    /// Fraction of the learning time spent exploring before the actor starts planning.
+    #[arg(long, default_value_t = 0.6)]
+    explore_fraction: f64,
+    /// Seed of the weights, the data, the episodes and every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Simulated environments feeding the learner.
+    #[arg(long, default_value_t = 16)]
+    envs: usize,
+    /// Only the learned planner in the final evaluation (no reference rows).
+    #[arg(long)]
+    no_baselines: bool,
+    #[command(flatten)]
+    planner: PlannerArgs,
+}
+
+/// One practice episode of the actor.
+#[derive(Clone, Debug, Serialize)]
+struct PracticeEpisode {
+    /// Minutes since the start of learning when it ended.
+    minutes: f64,
+    /// The learner step of the weights it planned with.
+    weights_step: u64,
+    success: bool,
+    hazard_entries: u64,
+    steps: u64,
+}
+
+/// What the actor learned to plan with, and from which weights.
+struct ActorModels {
+    step: u64,
+    model: Arc<JepaModel>,
+    cost: CostModels,
+    fitted_at: Instant,
+}
+
+fn check_args(args: &DemoArgs) -> anyhow::Result<()> {
+    if !(args.minutes.is_finite() && args.minutes > 0.0 && args.minutes <= 7.0 * 24.0 * 60.0) {
+        bail!(
+            "--minutes must be a positive number of minutes (at most a week), got {}",
+            args.minutes
+        );
+    }
+    if !(0.0..=1.0).contains(&args.explore_fraction) {
+        bail!(
+            "--explore-fraction must lie in [0, 1], got {}",
+            args.explore_fraction
+        );
+    }
+    if args.eval_episodes == 0 {
+        bail!("--eval-episodes must be at least 1");
+    }
+    if args.out.join("report.json").exists()
+        || args.out.join("metrics.jsonl").exists()
+        || args.out.join("checkpoints").exists()
+    {
+        bail!(
+            "{} already holds a run; choose another --out (nothing was overwritten)",
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    check_args(args)?;
+    let spec = load_world(&args.world)?;
+    let device = Device::flex();
+    let planner = args.planner.planner(&spec)?;
+    let trainer = Trainer::new(TrainConfig::new().with_seed(args.seed), &device)?;
+    let side = trainer.config().model.encoder.image_size as u32;
+    let camera = spec.learner_camera();
+    if (camera.width, camera.height) != (side, side) {
+        bail!(
+            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
+            spec.name,
+            camera.width,
+            camera.height
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let run_info = serde_json::json!({
+        "command": "demo",
+        "world": spec.name,
+        "world_spec": serde_json::to_value(&*spec)?,
+        "kennel_version": env!("CARGO_PKG_VERSION"),
+    });
+    std::fs::write(
+        args.out.join("run.json"),
+        serde_json::to_string_pretty(&run_info)? + "\n",
+    )?;
+
+    let envs = args.envs.max(1);
+    let stream_seed = SeedSequence::new(args.seed).derive(u64::MAX, 0);
+    let vec_env = VecEnv::new(spec.clone(), envs, stream_seed, 1)?;
+    let stream = spawn(
+        vec_env,
+        SmoothRandomPolicy::new(envs, stream_seed),
+        StreamConfig {
+            capacity: 8,
+            ..StreamConfig::default()
+        },
+    )?;
+    let budget = Duration::from_secs_f64(args.minutes * 60.0);
+    let learner = Learner::spawn(
+        trainer,
+        ReplayBuffer::new(384 << 20),
+        Some(stream),
+        LearnerConfig {
+            run_dir: args.out.clone(),
+            max_duration: Some(budget),
+            ..LearnerConfig::default()
+        },
+    )?;
+    let started = Instant::now();
+    eprintln!(
+        "demo on {}: {:.1} min of learning ({:.0}% exploring, then planning while learning), then a {}-episode evaluation; run folder {}",
+        spec.name,
+        args.minutes,
+        100.0 * args.explore_fraction,
+        args.eval_episodes,
+        args.out.display()
+    );
+    // Exploration episodes for the critic and guardrail: collected once, re-encoded with
+    // each new snapshot.
+    // (At most 100 episodes: the final fit explores more, keeping only latents.)
+    let exploration = collect_exploration(
+        &spec,
+        args.planner.fit_episodes.clamp(2, 100),
+        args.seed ^ 0x00c0_ffee,
+    )?;
+    let practice = act(
+        args,
+        &spec,
+        &learner,
+        &exploration,
+        &planner,
+        budget,
+        started,
+        &device,
+    )?;
+    let summary = learner.join()?;
+    let learning_s = started.elapsed().as_secs_f64();
+
+    // The final weights, their critic and guardrail, and the evaluation.
+    let (model, _, checkpoint) = load_model(&summary.checkpoint, &device)?;
+    let fit_started = Instant::now();
+    let cost_models = fit_cost_models(&spec, &model, &args.planner, args.seed, &device)?;
+    cost_models
+        .save(&cost_models_dir(&checkpoint))
+        .map_err(anyhow::Error::msg)?;
+    let fit_s = fit_started.elapsed().as_secs_f64();
+    let eval_started = Instant::now();
+    let eval_seed = args.seed.wrapping_add(1_000);
+    let settings = EvalSettings {
+        episodes: args.eval_episodes,
+        seeds: vec![eval_seed],
+        planner: planner.clone(),
+        cost: args.planner.cost(),
+        baselines: !args.no_baselines,
+        diagnostic_episodes: args.planner.diagnostic_episodes,
+    };
+    let table = run_eval_table(&spec, &model, &cost_models, &settings, &device)?;
+    let eval_s = eval_started.elapsed().as_secs_f64();
+
+    // Pictures: losses, success over time, one planned episode.
+    let mut files = Vec::new();
+    let loss_png = args.out.join("loss.png");
+    match plot_metrics(&args.out.join("metrics.jsonl"), &loss_png) {
+        Ok(()) => files.push(loss_png),
+        Err(err) => eprintln!("warning: no loss plot: {err:#}"),
+    }
+    let success_png = args.out.join("success.png");
+    let final_rate = table.row("learned").map_or(0.0, |r| r.success_rate);
+    match plot_success(&practice, final_rate, learning_s / 60.0, &success_png) {
+        Ok(()) => files.push(success_png),
+        Err(err) => eprintln!("warning: no success plot: {err:#}"),
+    }
+    let strip_png = args.out.join("filmstrip.png");
+    let policy = EvalPolicy::Learned {
+        model: &model,
+        planner: planner.clone(),
+        cost: args.planner.cost(),
+        critic: Some(&cost_models.critic),
+        guardrail: cost_models.guardrail.as_ref(),
+    };
+    let trace = record_episode(&spec, &policy, episode_seeds(&[eval_seed], 1)[0], &device)?;
+    let title = format!(
+        "kennel demo · {} · planned episode ({}, {} steps)",
+        spec.name,
+        if trace.success {
+            "success"
+        } else {
+            "no success"
+        },
+        trace.path.len().saturating_sub(1)
+    );
+    match filmstrip(&strip_png, &trace, 6, &title) {
+        Ok(()) => files.push(strip_png),
+        Err(err) => eprintln!("warning: no filmstrip: {err:#}"),
+    }
+
+    let report = serde_json::json!({
+        "world": spec.name,
+        "minutes": args.minutes,
+        "seed": args.seed,
+        "learner": {
+            "steps": summary.steps,
+            "transitions_seen": summary.transitions_seen,
+            "rolled_back": summary.rolled_back,
+            "checkpoint": checkpoint.display().to_string(),
+        },
+        "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },
+        "planner": planner,
+        "cost_models": cost_models.report,
+        "eval_seeds": [eval_seed],
+        "eval_episodes": args.eval_episodes,
+        "eval": table.to_json(),
+        "practice": practice,
+        "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+    });
+    let report_path = args.out.join("report.json");
+    std::fs::write(&report_path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    println!(
+        "{} · {} learner steps in {:.1} min · {} practice episodes · evaluation: {} episodes per policy",
+        spec.name,
+        summary.steps,
+        learning_s / 60.0,
+        practice.len(),
+        args.eval_episodes
+    );
+    print!("{}", table.render());
+    println!("{}", budget_line(&planner));
+    println!("report {}", report_path.display());
+    for f in &files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+/// The actor's loop while the learner trains: progress display, then practice episodes with
+/// the newest weights (refitting the critic and guardrail when the weights have moved on).
+#[allow(clippy::too_many_arguments)]
+fn act(
+    args: &DemoArgs,
+    spec: &Arc<WorldSpec>,
+    learner: &Learner,
+    exploration: &[agent::plan::LabelledEpisode],
+    planner: &agent::plan::PlannerConfig,
+    budget: Duration,
+    started: Instant,
+    device: &Device,
+) -> anyhow::Result<Vec<PracticeEpisode>> {
+    let bar = ProgressBar::new(1000).with_style(
+        ProgressStyle::with_template(
+            "{prefix:8} [{bar:25}] {percent:>3}% {elapsed_precise}  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("explore");
+    // The actor plans on one core; the learner keeps the rest.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .context("cannot build the actor's thread pool")?;
+    let plan_from = budget.mul_f64(args.explore_fraction);
+    let practice_seeds = SeedSequence::new(args.seed ^ 0x9ac7);
+    let mut practice: Vec<PracticeEpisode> = Vec::new();
+    let mut models: Option<ActorModels> = None;
+    let mut last_loss = f64::NAN;
+    let mut step = 0;
+    let refit_every = Duration::from_secs_f64((budget.as_secs_f64() / 5.0).max(20.0));
+    while !learner.is_finished() {
+        while let Ok(event) = learner.events().try_recv() {
+            match event {
+                LearnerEvent::Step { report, .. } => {
+                    step = report.step;
+                    if report.loss.is_finite() {
+                        last_loss = report.loss;
+                    }
+                }
+                LearnerEvent::Filling { transitions } => {
+                    bar.set_message(format!("filling the replay buffer: {transitions}"));
+                }
+                LearnerEvent::Checkpoint(_) => {}
+            }
+        }
+        let elapsed = started.elapsed();
+        bar.set_position(
+            (1000.0 * elapsed.as_secs_f64() / budget.as_secs_f64()).min(1000.0) as u64,
+        );
+        let recent: Vec<&PracticeEpisode> = practice.iter().rev().take(20).collect();
+        let rate = if recent.is_empty() {
+            "–".to_owned()
+        } else {
+            format!(
+                "{:.0}% of the last {}",
+                100.0 * recent.iter().filter(|p| p.success).count() as f64 / recent.len() as f64,
+                recent.len()
+            )
+        };
+        bar.set_message(format!(
+            "step {step} loss {last_loss:.4} | practice episodes {} | success {rate}",
+            practice.len()
+        ));
+        if elapsed < plan_from || elapsed >= budget {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        bar.set_prefix("plan");
+        let Some((weights_step, latest)) = learner.weights().latest() else {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        let stale = models
+            .as_ref()
+            .is_none_or(|m| m.step != weights_step && m.fitted_at.elapsed() >= refit_every);
+        if stale {
+            bar.set_message(format!(
+                "step {step} | fitting the critic and guardrail on the step-{weights_step} weights"
+            ));
+            let config = agent::plan::CostModelsConfig::new()
+                .with_seed(args.seed)
+                .with_critic_steps(1500)
+                .with_critic(
+                    agent::plan::CriticConfig::new()
+                        .with_latent_dim(latest.encoder.latent_dim())
+                        .with_max_steps(f64::from(spec.task.episode_steps)),
+                )
+                .with_guardrail(
+                    agent::plan::HazardClassifierConfig::new()
+                        .with_latent_dim(latest.encoder.latent_dim()),
+                );
+            let cost = pool.install(|| {
+                let data = LatentEpisodes::encode(&latest, exploration, device);
+                CostModels::fit(&data, config, device, &mut |_| {})
+            });
+            models = Some(ActorModels {
+                step: weights_step,
+                model: latest,
+                cost,
+                fitted_at: Instant::now(),
+            });
+            continue;
+        }
+        let Some(actor) = models.as_ref() else {
+            continue;
+        };
+        let policy = EvalPolicy::Learned {
+            model: &actor.model,
+            planner: planner.clone(),
+            cost: args.planner.cost(),
+            critic: Some(&actor.cost.critic),
+            guardrail: actor.cost.guardrail.as_ref(),
+        };
+        let seed = practice_seeds.episode_seed(0, practice.len() as u64);
+        let report = pool.install(|| evaluate(spec, &policy, &[seed], device, &mut |_, _| {}))?;
+        practice.push(PracticeEpisode {
+            minutes: started.elapsed().as_secs_f64() / 60.0,
+            weights_step: actor.step,
+            success: report.successes > 0,
+            hazard_entries: report.hazard_entries,
+            steps: report.env_steps,
+        });
+    }
+    bar.finish_and_clear();
+    Ok(practice)
+}
+
+/// Success over time: the practice episodes' rolling rate (last 10) and the final
+/// evaluation's rate.
+fn plot_success(
+    practice: &[PracticeEpisode],
+    final_rate: f64,
+    end_minutes: f64,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let rolling: Vec<(f64, f64)> = practice
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let window = &practice[i.saturating_sub(9)..=i];
+            let rate = window.iter().filter(|w| w.success).count() as f64 / window.len() as f64;
+            (p.minutes, 100.0 * rate)
+        })
+        .collect();
+    let series = vec![
+        Series {
+            name: "practice episodes (last 10)".to_owned(),
+            points: rolling,
+        },
+        Series {
+            name: "final evaluation".to_owned(),
+            points: vec![
+                (end_minutes * 0.98, 100.0 * final_rate),
+                (end_minutes, 100.0 * final_rate),
+            ],
+        },
+    ];
+    line_plot(
+        out,
+        "kennel demo: success over time",
+        "minutes of learning",
+        "success (%)",
+        &series,
+        false,
+    )
+}

@@ -1,0 +1,520 @@
+//! `kennel eval`: the evaluation protocol on a trained checkpoint, with the reference rows
+//! (random actions, the oracle planner in the true simulator, the learned planner without
+//! its critic and without its guardrail) on the same episodes. The machinery here is shared
+//! with `kennel demo`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::eval::{EvalPolicy, EvalReport, cost_diagnostic, episode_seeds, evaluate};
+use agent::model::JepaModel;
+use agent::plan::{
+    CemConfig, CostModels, CostModelsConfig, GoalCostConfig, LatentEpisodes, PlanMethod,
+    PlannerConfig,
+};
+use agent::train::load_model;
+use anyhow::{Context, bail};
+use burn::prelude::Device;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sim::WorldSpec;
+
+use crate::world_files::load_world;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// World file or shipped world name.
+    #[arg(long, default_value = "two_rooms")]
+    world: String,
+    /// A checkpoint folder, a file in one, or a run folder (its latest checkpoint).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Episodes per policy.
+    #[arg(long, default_value_t = 200)]
+    episodes: usize,
+    /// Master seeds, comma-separated; the episodes are spread evenly over them.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Only the learned planner (skip the random, oracle, no-critic and no-guardrail rows).
+    #[arg(long)]
+    no_baselines: bool,
+    /// Also draw the learned planner's first four episodes as filmstrips into this folder.
+    #[arg(long)]
+    filmstrips: Option<PathBuf>,
+    #[command(flatten)]
+    planner: PlannerArgs,
+}
+
+/// The learned planner's budget.
+#[derive(Clone, Debug, Args)]
+pub struct PlannerArgs {
+    /// CEM candidate sequences per iteration.
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    /// CEM iterations per decision.
+    #[arg(long, default_value_t = 3)]
+    pub iterations: usize,
+    /// Decisions per imagined plan (10 planned to 62% where 6 planned to 52% on a 10-minute
+    /// reach model, at the same decision time).
+    #[arg(long, default_value_t = 10)]
+    pub horizon: usize,
+    /// Wall-clock deadline per decision in milliseconds (anytime: the best plan so far when
+    /// it runs out); 0 for none.
+    #[arg(long, default_value_t = 20.0)]
+    pub deadline_ms: f64,
+    /// Exploration episodes to fit the critic and guardrail on, when the checkpoint has none
+    /// (coverage matters: on a 10-minute reach model, 80 episodes planned to 54%, 300 to 72%,
+    /// 800 to 92%).
+    #[arg(long, default_value_t = 800)]
+    pub fit_episodes: usize,
+    /// Weight of the critic's estimate summed over the imagined steps (the last step also
+    /// weighs 1).
+    #[arg(long, default_value_t = 0.1)]
+    pub critic_step_weight: f32,
+    /// Optimiser steps of the critic when it is fitted.
+    #[arg(long, default_value_t = 10_000)]
+    pub critic_steps: usize,
+    /// Held-out episodes of the cost diagnostic (four start/goal pairs each).
+    #[arg(long, default_value_t = 50)]
+    pub diagnostic_episodes: usize,
+}
+
+impl PlannerArgs {
+    /// The planner's cost weights.
+    pub fn cost(&self) -> GoalCostConfig {
+        GoalCostConfig {
+            critic_step_weight: self.critic_step_weight,
+            ..GoalCostConfig::default()
+        }
+    }
+
+    /// The learned planner's configuration for `spec`.
+    pub fn planner(&self, spec: &WorldSpec) -> anyhow::Result<PlannerConfig> {
+        if self.samples < 2 || self.iterations == 0 || self.horizon == 0 {
+            bail!(
+                "--samples must be at least 2 and --iterations and --horizon at least 1 (got {}, {}, {})",
+                self.samples,
+                self.iterations,
+                self.horizon
+            );
+        }
+        if !(self.deadline_ms.is_finite() && self.deadline_ms >= 0.0) {
+            bail!(
+                "--deadline-ms must be 0 (none) or a positive number of milliseconds, got {}",
+                self.deadline_ms
+            );
+        }
+        Ok(PlannerConfig {
+            horizon: self.horizon,
+            action_dim: 2,
+            action_low: spec.agent.action_low.to_vec(),
+            action_high: spec.agent.action_high.to_vec(),
+            method: PlanMethod::Cem(CemConfig {
+                samples: self.samples,
+                elites: (self.samples / 10).max(4),
+                iterations: self.iterations,
+                ..CemConfig::default()
+            }),
+            deadline: (self.deadline_ms > 0.0)
+                .then(|| Duration::from_secs_f64(self.deadline_ms / 1e3)),
+            seed: 0,
+        })
+    }
+}
+
+/// The oracle: the same CEM in the true simulator with the true shortest-path cost; a small
+/// budget suffices because its cost is exact.
+fn oracle_planner(spec: &WorldSpec) -> PlannerConfig {
+    PlannerConfig {
+        horizon: 6,
+        action_dim: 2,
+        action_low: spec.agent.action_low.to_vec(),
+        action_high: spec.agent.action_high.to_vec(),
+        method: PlanMethod::Cem(CemConfig {
+            samples: 48,
+            elites: 8,
+            iterations: 2,
+            ..CemConfig::default()
+        }),
+        deadline: None,
+        seed: 0,
+    }
+}
+
+/// The folder of a checkpoint's fitted cost models.
+pub fn cost_models_dir(checkpoint_dir: &Path) -> PathBuf {
+    checkpoint_dir.join("cost_models")
+}
+
+/// Loads the checkpoint's critic and guardrail, or fits them on fresh exploration episodes
+/// and saves them beside the weights.
+pub fn ensure_cost_models(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    checkpoint_dir: &Path,
+    args: &PlannerArgs,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<CostModels> {
+    let dir = cost_models_dir(checkpoint_dir);
+    if let Some(models) = CostModels::load(&dir, device).map_err(anyhow::Error::msg)? {
+        return Ok(models);
+    }
+    let models = fit_cost_models(spec, model, args, seed, device)?;
+    models.save(&dir).map_err(anyhow::Error::msg)?;
+    eprintln!("saved the critic and guardrail in {}", dir.display());
+    Ok(models)
+}
+
+/// Fits a critic and guardrail for `model` on `episodes` fresh exploration episodes, with a
+/// progress bar.
+pub fn fit_cost_models(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    args: &PlannerArgs,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<CostModels> {
+    let episodes = args.fit_episodes;
+    if episodes < 2 {
+        bail!("fitting the critic needs at least 2 exploration episodes, got {episodes}");
+    }
+    let bar = ProgressBar::new(1000).with_style(bar_style());
+    bar.set_prefix("critic");
+    bar.set_message(format!("exploring and encoding {episodes} episodes"));
+    // Seeds apart from evaluation (stream 0) and the diagnostic (stream 7).
+    let exploration = LatentEpisodes::explore(
+        spec,
+        model,
+        episodes,
+        seed ^ 0x00c0_ffee,
+        device,
+        &mut |f| bar.set_position((f * 500.0) as u64),
+    )?;
+    bar.set_message(format!(
+        "fitting the critic and guardrail on {} frames",
+        exploration.frames()
+    ));
+    let config = CostModelsConfig::new()
+        .with_seed(seed)
+        .with_critic_steps(args.critic_steps)
+        .with_critic(
+            agent::plan::CriticConfig::new()
+                .with_latent_dim(model.encoder.latent_dim())
+                .with_max_steps(f64::from(spec.task.episode_steps)),
+        )
+        .with_guardrail(
+            agent::plan::HazardClassifierConfig::new().with_latent_dim(model.encoder.latent_dim()),
+        );
+    let models = CostModels::fit(&exploration, config, device, &mut |f| {
+        bar.set_position(500 + (f * 500.0) as u64);
+    });
+    bar.finish_and_clear();
+    let r = &models.report;
+    eprintln!(
+        "fitted the critic (loss {:.4}) and {} on {} frames of {} episodes ({} in hazards); fitting took {:.0} s",
+        r.critic_loss,
+        match r.guardrail_balanced_accuracy {
+            Some(a) => format!("the guardrail (balanced accuracy {a:.3})"),
+            None => "no guardrail (no hazard frames)".to_owned(),
+        },
+        r.frames,
+        r.episodes,
+        r.hazard_frames,
+        r.seconds
+    );
+    Ok(models)
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} {elapsed_precise}  {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// Which rows to run and how.
+pub struct EvalSettings {
+    /// Episodes per row.
+    pub episodes: usize,
+    /// Master seeds of the episodes.
+    pub seeds: Vec<u64>,
+    /// The learned planner.
+    pub planner: PlannerConfig,
+    /// Its cost weights.
+    pub cost: GoalCostConfig,
+    /// Also the random, oracle, no-critic and no-guardrail rows.
+    pub baselines: bool,
+    /// Held-out episodes of the cost diagnostic.
+    pub diagnostic_episodes: usize,
+}
+
+/// Named rows of one evaluation, the learned planner first.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalTable {
+    /// `(name, report)`.
+    pub rows: Vec<(String, EvalReport)>,
+}
+
+impl EvalTable {
+    /// The row called `name`.
+    pub fn row(&self, name: &str) -> Option<&EvalReport> {
+        self.rows.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    /// One JSON object: the learned row's keys at the top, each other row as an object.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        for (i, (name, report)) in self.rows.iter().enumerate() {
+            let value = serde_json::to_value(report).unwrap_or_default();
+            if i == 0 {
+                if let serde_json::Value::Object(fields) = value {
+                    object.extend(fields);
+                }
+            } else {
+                object.insert(name.clone(), value);
+            }
+        }
+        serde_json::Value::Object(object)
+    }
+
+    /// The table as text.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{:<13} {:>8} {:>15} {:>7} {:>8} {:>17} {:>7}\n",
+            "policy", "success", "95% CI", "steps", "hazards", "plan ms p50/p99", "cost ρ"
+        );
+        for (name, r) in &self.rows {
+            out += &format!(
+                "{:<13} {:>7.1}% {:>15} {:>7} {:>8} {:>17} {:>7}\n",
+                name,
+                100.0 * r.success_rate,
+                format!(
+                    "[{:.1}, {:.1}]",
+                    100.0 * r.success_ci95[0],
+                    100.0 * r.success_ci95[1]
+                ),
+                if r.mean_steps_to_success.is_finite() {
+                    format!("{:.1}", r.mean_steps_to_success)
+                } else {
+                    "–".to_owned()
+                },
+                r.hazard_entries,
+                if r.plan_ms_p99 > 0.0 {
+                    format!("{:.1} / {:.1}", r.plan_ms_p50, r.plan_ms_p99)
+                } else {
+                    "–".to_owned()
+                },
+                r.cost_spearman
+                    .map_or("–".to_owned(), |s| format!("{s:.3}"))
+            );
+        }
+        out
+    }
+}
+
+/// Runs the rows on two worker threads, each planning on one core (a one-thread pool), so
+/// the planning latency is the one-core figure; the cost diagnostic fills `cost_spearman`.
+pub fn run_eval_table(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    cost_models: &CostModels,
+    settings: &EvalSettings,
+    device: &Device,
+) -> anyhow::Result<EvalTable> {
+    if settings.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let seeds = episode_seeds(&settings.seeds, settings.episodes);
+    let critic = Some(&cost_models.critic);
+    let guardrail = cost_models.guardrail.as_ref();
+    let cost = settings.cost.clone();
+    let learned = |critic, guardrail| EvalPolicy::Learned {
+        model,
+        planner: settings.planner.clone(),
+        cost: cost.clone(),
+        critic,
+        guardrail,
+    };
+    let mut jobs: Vec<(&str, EvalPolicy<'_>)> = vec![("learned", learned(critic, guardrail))];
+    if settings.baselines {
+        jobs.push(("no_critic", learned(None, guardrail)));
+        jobs.push(("no_guardrail", learned(critic, None)));
+        jobs.push(("random", EvalPolicy::Random));
+        jobs.push(("oracle", EvalPolicy::Oracle(oracle_planner(spec))));
+    }
+    let bar = ProgressBar::new((jobs.len() * seeds.len()) as u64).with_style(bar_style());
+    bar.set_prefix("eval");
+    bar.set_message(format!(
+        "{} policies × {} episodes of {}",
+        jobs.len(),
+        seeds.len(),
+        spec.name
+    ));
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(1)
+                        .build()
+                        .context("cannot build a one-thread pool")?;
+                    loop {
+                        let job = queue.lock().ok().and_then(|mut q| q.pop());
+                        let Some((index, (name, policy))) = job else {
+                            return Ok(());
+                        };
+                        let report = pool.install(|| {
+                            evaluate(spec, &policy, &seeds, device, &mut |_, _| bar.inc(1))
+                        })?;
+                        if let Ok(mut r) = results.lock() {
+                            r.push((index, name.to_owned(), report));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("an evaluation thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    bar.set_message("cost diagnostic");
+    let with_critic = cost_diagnostic(
+        spec,
+        model,
+        Some(&cost_models.critic),
+        settings.diagnostic_episodes,
+        settings.seeds.first().copied().unwrap_or(0),
+        device,
+    )?;
+    let without = if settings.baselines {
+        Some(cost_diagnostic(
+            spec,
+            model,
+            None,
+            settings.diagnostic_episodes,
+            settings.seeds.first().copied().unwrap_or(0),
+            device,
+        )?)
+    } else {
+        None
+    };
+    bar.finish_and_clear();
+    let mut rows = results.into_inner().unwrap_or_default();
+    rows.sort_by_key(|(index, _, _)| *index);
+    let rows = rows
+        .into_iter()
+        .map(|(_, name, mut report)| {
+            match name.as_str() {
+                "learned" | "no_guardrail" => report.cost_spearman = Some(with_critic),
+                "no_critic" => report.cost_spearman = without,
+                _ => {}
+            }
+            (name, report)
+        })
+        .collect();
+    Ok(EvalTable { rows })
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let spec = load_world(&args.world)?;
+    let device = Device::flex();
+    let (model, _config, dir) = load_model(&args.checkpoint, &device).with_context(|| {
+        format!(
+            "--checkpoint {}: pass a checkpoint folder, a file in one, or a run folder written by `kennel train` or `kennel demo`",
+            args.checkpoint.display()
+        )
+    })?;
+    if args.seeds.is_empty() {
+        bail!("--seeds needs at least one seed, e.g. --seeds 0,1,2");
+    }
+    let cost_models =
+        ensure_cost_models(&spec, &model, &dir, &args.planner, args.seeds[0], &device)?;
+    let settings = EvalSettings {
+        episodes: args.episodes,
+        seeds: args.seeds.clone(),
+        planner: args.planner.planner(&spec)?,
+        cost: args.planner.cost(),
+        baselines: !args.no_baselines,
+        diagnostic_episodes: args.planner.diagnostic_episodes,
+    };
+    let table = run_eval_table(&spec, &model, &cost_models, &settings, &device)?;
+    if let Some(out) = &args.filmstrips {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let policy = EvalPolicy::Learned {
+            model: &model,
+            planner: settings.planner.clone(),
+            cost: settings.cost.clone(),
+            critic: Some(&cost_models.critic),
+            guardrail: cost_models.guardrail.as_ref(),
+        };
+        for (i, seed) in episode_seeds(&args.seeds, args.episodes.min(4))
+            .into_iter()
+            .enumerate()
+        {
+            let trace = agent::eval::record_episode(&spec, &policy, seed, &device)?;
+            let path = out.join(format!("episode-{i}.png"));
+            let title = format!(
+                "{} · evaluation episode {i} ({}, {} steps)",
+                spec.name,
+                if trace.success {
+                    "success"
+                } else {
+                    "no success"
+                },
+                trace.path.len().saturating_sub(1)
+            );
+            crate::plot::filmstrip(&path, &trace, 6, &title)?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if args.json {
+        let mut value = table.to_json();
+        if let serde_json::Value::Object(object) = &mut value {
+            object.insert("world".into(), spec.name.clone().into());
+            object.insert("checkpoint".into(), dir.display().to_string().into());
+            object.insert("seeds".into(), serde_json::to_value(&args.seeds)?);
+            object.insert("planner".into(), serde_json::to_value(&settings.planner)?);
+            object.insert(
+                "cost_models".into(),
+                serde_json::to_value(&cost_models.report)?,
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "world {} · checkpoint {} · {} episodes per policy · seeds {:?}",
+            spec.name,
+            dir.display(),
+            args.episodes,
+            args.seeds
+        );
+        print!("{}", table.render());
+        println!("{}", budget_line(&settings.planner));
+    }
+    Ok(())
+}
+
+/// The planner's budget in words.
+pub fn budget_line(planner: &PlannerConfig) -> String {
+    let (samples, iterations) = match &planner.method {
+        PlanMethod::Cem(c) => (c.samples, c.iterations),
+        PlanMethod::Mppi(m) => (m.samples, m.iterations),
+    };
+    format!(
+        "learned planner: CEM {samples} samples × {iterations} iterations × horizon {}, deadline {}; one core per decision",
+        planner.horizon,
+        planner
+            .deadline
+            .map_or("none".to_owned(), |d| format!("{} ms", d.as_millis()))
+    )
+}

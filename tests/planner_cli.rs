@@ -1,0 +1,133 @@
+//! End-to-end tests of the planning commands on a tiny budget: `kennel demo` runs the closed
+//! loop and writes its report, plots and filmstrip; `kennel eval` evaluates the demo's
+//! checkpoint with the reference rows and prints the documented JSON keys; bad input gets a
+//! clear error.
+
+mod common;
+
+use common::{assert_ok, kennel, stderr, stdout};
+
+const FAST: [&str; 6] = [
+    "--fit-episodes",
+    "3",
+    "--diagnostic-episodes",
+    "2",
+    "--samples",
+    "16",
+];
+
+#[test]
+fn demo_then_eval_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut demo = vec![
+        "demo",
+        "--world",
+        "reach",
+        "--minutes",
+        "0.3",
+        "--explore-fraction",
+        "0.5",
+        "--eval-episodes",
+        "2",
+        "--envs",
+        "4",
+        "--out",
+        "run",
+    ];
+    demo.extend(FAST);
+    let output = kennel(&demo, dir.path());
+    assert_ok(&output);
+    let text = stdout(&output);
+    for row in ["learned", "no_critic", "no_guardrail", "random", "oracle"] {
+        assert!(text.contains(row), "no {row} row in:\n{text}");
+    }
+    let run = dir.path().join("run");
+    for file in ["report.json", "loss.png", "success.png", "filmstrip.png"] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("report"))
+            .expect("report is JSON");
+    assert_eq!(report["world"], "reach");
+    assert!(report["learner"]["steps"].as_u64().is_some());
+    assert!(report["eval"]["success_rate"].as_f64().is_some());
+    assert!(report["practice"].is_array());
+    let checkpoint = report["learner"]["checkpoint"]
+        .as_str()
+        .expect("checkpoint");
+    assert!(
+        dir.path()
+            .join(checkpoint)
+            .join("cost_models/critic.bpk")
+            .is_file(),
+        "the critic is saved beside the weights"
+    );
+
+    // A second demo into the same folder is refused: nothing is overwritten.
+    let again = kennel(&demo, dir.path());
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already holds a run"),
+        "{}",
+        stderr(&again)
+    );
+
+    // `kennel eval` on the run folder (its latest checkpoint, whose cost models exist).
+    let mut eval = vec![
+        "eval",
+        "--world",
+        "reach",
+        "--checkpoint",
+        "run",
+        "--episodes",
+        "2",
+        "--seeds",
+        "3,4",
+        "--json",
+    ];
+    eval.extend(FAST);
+    let output = kennel(&eval, dir.path());
+    assert_ok(&output);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("eval JSON");
+    for key in [
+        "success_rate",
+        "success_ci95",
+        "mean_steps_to_success",
+        "hazard_entries",
+        "plan_ms_p50",
+        "plan_ms_p99",
+        "cost_spearman",
+    ] {
+        assert!(json.get(key).is_some(), "no {key} in {json}");
+        for row in ["random", "oracle", "no_critic"] {
+            assert!(json[row].get(key).is_some(), "no {row}.{key} in {json}");
+        }
+    }
+    assert_eq!(json["success_ci95"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["oracle"]["cost_spearman"], 1.0);
+    assert!(json["plan_ms_p99"].as_f64().expect("p99") > 0.0);
+}
+
+#[test]
+fn eval_explains_a_missing_checkpoint_and_bad_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kennel(
+        &["eval", "--world", "reach", "--checkpoint", "nowhere"],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("nowhere"), "{err}");
+    assert!(err.contains("--checkpoint"), "{err}");
+
+    let output = kennel(
+        &["demo", "--world", "reach", "--minutes", "0", "--out", "x"],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("--minutes"), "{}", stderr(&output));
+    assert!(
+        !dir.path().join("x").exists(),
+        "nothing written on bad flags"
+    );
+}
