@@ -138,14 +138,25 @@ const GAP: u32 = 8;
 const LABEL: u32 = 22;
 
 /// Writes a filmstrip of one played episode: the goal image, `frames` frames spread evenly
-/// over the episode, and the agent's path in the arena (start green, end red, goal ×).
+/// over the episode, and the agent's path in the arena (start green, end red, goal ×); the
+/// title is `heading` with the outcome and length.
 pub fn filmstrip(
     path: &Path,
     trace: &agent::eval::EpisodeTrace,
     frames: usize,
-    title: &str,
+    heading: &str,
 ) -> anyhow::Result<()> {
     register_font();
+    let title = format!(
+        "{heading} ({}, {} steps)",
+        if trace.success {
+            "success"
+        } else {
+            "no success"
+        },
+        trace.path.len().saturating_sub(1)
+    );
+    let title = title.as_str();
     let (h, w) = (trace.height, trace.width);
     let frame_bytes = h * w * 3;
     anyhow::ensure!(

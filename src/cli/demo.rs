@@ -25,7 +25,7 @@ use sim::{SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 use super::eval::{
     EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models, run_eval_table,
 };
-use super::train::plot_metrics;
+use super::train::{check_camera, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
 use crate::world_files::load_world;
 
@@ -114,16 +114,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let device = Device::flex();
     let planner = args.planner.planner(&spec)?;
     let trainer = Trainer::new(TrainConfig::new().with_seed(args.seed), &device)?;
-    let side = trainer.config().model.encoder.image_size as u32;
-    let camera = spec.learner_camera();
-    if (camera.width, camera.height) != (side, side) {
-        bail!(
-            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
-            spec.name,
-            camera.width,
-            camera.height
-        );
-    }
+    check_camera(&spec, trainer.config())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let run_info = serde_json::json!({
@@ -232,17 +223,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         guardrail: cost_models.guardrail.as_ref(),
     };
     let trace = record_episode(&spec, &policy, episode_seeds(&[eval_seed], 1)[0], &device)?;
-    let title = format!(
-        "kennel demo · {} · planned episode ({}, {} steps)",
-        spec.name,
-        if trace.success {
-            "success"
-        } else {
-            "no success"
-        },
-        trace.path.len().saturating_sub(1)
-    );
-    match filmstrip(&strip_png, &trace, 6, &title) {
+    let heading = format!("kennel demo · {} · planned episode", spec.name);
+    match filmstrip(&strip_png, &trace, 6, &heading) {
         Ok(()) => files.push(strip_png),
         Err(err) => eprintln!("warning: no filmstrip: {err:#}"),
     }

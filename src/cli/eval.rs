@@ -463,17 +463,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         {
             let trace = agent::eval::record_episode(&spec, &policy, seed, &device)?;
             let path = out.join(format!("episode-{i}.png"));
-            let title = format!(
-                "{} · evaluation episode {i} ({}, {} steps)",
-                spec.name,
-                if trace.success {
-                    "success"
-                } else {
-                    "no success"
-                },
-                trace.path.len().saturating_sub(1)
-            );
-            crate::plot::filmstrip(&path, &trace, 6, &title)?;
+            let heading = format!("{} · evaluation episode {i}", spec.name);
+            crate::plot::filmstrip(&path, &trace, 6, &heading)?;
             eprintln!("wrote {}", path.display());
         }
     }

@@ -147,17 +147,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             .with_seed(args.seed);
         Trainer::new(config, &device)?
     };
-    let model = &trainer.config().model;
-    let side = model.encoder.image_size as u32;
-    let camera = spec.learner_camera();
-    if (camera.width, camera.height) != (side, side) {
-        bail!(
-            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
-            spec.name,
-            camera.width,
-            camera.height
-        );
-    }
+    check_camera(&spec, trainer.config())?;
+    let side = trainer.config().model.encoder.image_size as u32;
 
     let mut replay = ReplayBuffer::new(args.replay_mb << 20);
     let stream = match &args.data {
@@ -253,6 +244,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         plot.display(),
         args.out.join("metrics.jsonl").display()
     );
+    Ok(())
+}
+
+/// Fails unless the world's learner camera renders the frame size the model reads.
+pub fn check_camera(spec: &sim::WorldSpec, config: &TrainConfig) -> anyhow::Result<()> {
+    let side = config.model.encoder.image_size as u32;
+    let camera = spec.learner_camera();
+    if (camera.width, camera.height) != (side, side) {
+        bail!(
+            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
+            spec.name,
+            camera.width,
+            camera.height
+        );
+    }
     Ok(())
 }
 
