@@ -73,7 +73,7 @@ fn demo_then_eval_end_to_end() {
     );
 
     // `kennel eval` on the run folder (its latest checkpoint, whose cost models exist).
-    let mut eval = vec![
+    let base = [
         "eval",
         "--world",
         "reach",
@@ -83,8 +83,9 @@ fn demo_then_eval_end_to_end() {
         "2",
         "--seeds",
         "3,4",
-        "--json",
     ];
+    let mut eval = base.to_vec();
+    eval.push("--json");
     eval.extend(FAST);
     let output = kennel(&eval, dir.path());
     assert_ok(&output);
@@ -106,6 +107,24 @@ fn demo_then_eval_end_to_end() {
     assert_eq!(json["success_ci95"].as_array().map(Vec::len), Some(2));
     assert_eq!(json["oracle"]["cost_spearman"], 1.0);
     assert!(json["plan_ms_p99"].as_f64().expect("p99") > 0.0);
+
+    // Without a deadline the search does not depend on timing: two evaluations agree.
+    let mut repeatable = base.to_vec();
+    repeatable.extend(["--json", "--no-baselines", "--deadline-ms", "0"]);
+    repeatable.extend(FAST);
+    let outcomes: Vec<serde_json::Value> = (0..2)
+        .map(|_| {
+            let output = kennel(&repeatable, dir.path());
+            assert_ok(&output);
+            let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+            serde_json::json!([
+                json["success_rate"],
+                json["env_steps"],
+                json["hazard_entries"]
+            ])
+        })
+        .collect();
+    assert_eq!(outcomes[0], outcomes[1]);
 }
 
 #[test]
