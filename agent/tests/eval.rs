@@ -2,6 +2,8 @@
 //! simulator, true shortest-path cost) succeeds where random actions mostly do not, with zero
 //! hazard entries because its guardrail rejects plans that enter a hazard.
 
+mod common;
+
 use std::sync::Arc;
 
 use agent::eval::{EvalPolicy, episode_seeds, evaluate, wilson_interval};
@@ -22,11 +24,7 @@ fn wilson_intervals_match_hand_computed_values() {
 
 #[test]
 fn the_oracle_reaches_goals_safely_and_random_actions_do_not() {
-    // Read when the test runs: a binary reused from another checkout must not read its files.
-    let path = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../worlds/reach.json");
+    let path = common::reach_world_path();
     let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
     let device = Device::flex();
     let oracle = PlannerConfig {

@@ -2,6 +2,8 @@
 //! learning (a tiny model overfits a fixed batch), exact checkpoint round trips, the NaN
 //! rollback, and a short sim → stream → learner run.
 
+mod common;
+
 use std::sync::Arc;
 
 use agent::model::{
@@ -301,11 +303,7 @@ fn nan_losses_roll_back_and_repeated_nans_stop_training() {
 #[test]
 fn a_short_streamed_run_trains_and_publishes_weights() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Read when the test runs: a binary reused from another checkout must not read its files.
-    let path = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../worlds/reach.json");
+    let path = common::reach_world_path();
     let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
     let vec_env = sim::VecEnv::new(spec, 4, 0, 1).expect("vec env");
     let stream = sim::stream::spawn(

@@ -1,6 +1,8 @@
 //! Guards the replay buffer: stream batches are stitched into whole episodes, the byte cap
 //! holds, and sampled sub-sequences are consecutive frames with the actions between them.
 
+mod common;
+
 use std::sync::Arc;
 
 use agent::ReplayBuffer;
@@ -10,11 +12,7 @@ use sim::stream::{StreamConfig, spawn};
 use sim::{SmoothRandomPolicy, VecEnv, WorldSpec};
 
 fn spec(episode_steps: u32) -> Arc<WorldSpec> {
-    // Read when the test runs: a binary reused from another checkout must not read its files.
-    let path = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../worlds/reach.json");
+    let path = common::reach_world_path();
     let mut spec = WorldSpec::from_json_file(path).expect("world");
     spec.task.episode_steps = episode_steps;
     Arc::new(spec)

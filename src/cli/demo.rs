@@ -350,18 +350,11 @@ fn act(
             bar.set_message(format!(
                 "step {step} | fitting the critic and guardrail on the step-{weights_step} weights"
             ));
-            let config = agent::plan::CostModelsConfig::new()
-                .with_seed(args.seed)
-                .with_critic_steps(1500)
-                .with_critic(
-                    agent::plan::CriticConfig::new()
-                        .with_latent_dim(latest.encoder.latent_dim())
-                        .with_max_steps(f64::from(spec.task.episode_steps)),
-                )
-                .with_guardrail(
-                    agent::plan::HazardClassifierConfig::new()
-                        .with_latent_dim(latest.encoder.latent_dim()),
-                );
+            // A shorter fit than the final one: practice refits several times.
+            let config =
+                agent::plan::CostModelsConfig::for_world(spec, latest.encoder.latent_dim())
+                    .with_seed(args.seed)
+                    .with_critic_steps(1500);
             let cost = pool.install(|| {
                 let data = LatentEpisodes::encode(&latest, exploration, device);
                 CostModels::fit(&data, config, device, &mut |_| {})

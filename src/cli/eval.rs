@@ -163,6 +163,13 @@ pub fn ensure_cost_models(
 ) -> anyhow::Result<CostModels> {
     let dir = cost_models_dir(checkpoint_dir);
     if let Some(models) = CostModels::load(&dir, device).map_err(anyhow::Error::msg)? {
+        // Saved models win over --fit-episodes/--critic-steps: say so, and how to refit.
+        eprintln!(
+            "using the critic and guardrail saved in {} ({} episodes, {} critic steps); delete that folder to fit them again with other settings",
+            dir.display(),
+            models.report.episodes,
+            models.config.critic_steps
+        );
         return Ok(models);
     }
     let models = fit_cost_models(spec, model, args, seed, device)?;
@@ -200,17 +207,9 @@ pub fn fit_cost_models(
         "fitting the critic and guardrail on {} frames",
         exploration.frames()
     ));
-    let config = CostModelsConfig::new()
+    let config = CostModelsConfig::for_world(spec, model.encoder.latent_dim())
         .with_seed(seed)
-        .with_critic_steps(args.critic_steps)
-        .with_critic(
-            agent::plan::CriticConfig::new()
-                .with_latent_dim(model.encoder.latent_dim())
-                .with_max_steps(f64::from(spec.task.episode_steps)),
-        )
-        .with_guardrail(
-            agent::plan::HazardClassifierConfig::new().with_latent_dim(model.encoder.latent_dim()),
-        );
+        .with_critic_steps(args.critic_steps);
     let models = CostModels::fit(&exploration, config, device, &mut |f| {
         bar.set_position(500 + (f * 500.0) as u64);
     });

@@ -52,39 +52,36 @@ pub fn collect_exploration(
     episodes: usize,
     seed: u64,
 ) -> Result<Vec<LabelledEpisode>, SimError> {
-    collect_exploration_range(spec, 0..episodes, seed)
-}
-
-/// Episodes `range` of the exploration that [`collect_exploration`] runs.
-fn collect_exploration_range(
-    spec: &Arc<WorldSpec>,
-    range: std::ops::Range<usize>,
-    seed: u64,
-) -> Result<Vec<LabelledEpisode>, SimError> {
     let seeds = SeedSequence::new(seed);
     let mut env = Env::new(Arc::clone(spec));
-    let mut out = Vec::with_capacity(range.len());
-    for episode in range {
-        // One action stream per episode, so any range reproduces the same episodes.
-        let mut policy = SmoothRandomPolicy::new(1, seeds.derive(3, episode as u64));
-        let (obs, info) = env.reset(seeds.episode_seed(0, episode as u64))?;
-        let mut record = LabelledEpisode {
-            height: obs.rgb.height as usize,
-            width: obs.rgb.width as usize,
-            frames: obs.rgb.rgb,
-            in_hazard: vec![info.in_hazard],
-        };
-        loop {
-            let step = env.step(&policy.next_action(0))?;
-            record.frames.extend_from_slice(&step.obs.rgb.rgb);
-            record.in_hazard.push(step.info.in_hazard);
-            if step.terminated || step.truncated {
-                break;
-            }
+    (0..episodes)
+        .map(|episode| explore_episode(&mut env, &seeds, episode))
+        .collect()
+}
+
+/// Episode `episode` of the exploration seeded by `seeds`, played in `env`.
+fn explore_episode(
+    env: &mut Env,
+    seeds: &SeedSequence,
+    episode: usize,
+) -> Result<LabelledEpisode, SimError> {
+    // One action stream per episode, so each episode is the same however many are run.
+    let mut policy = SmoothRandomPolicy::new(1, seeds.derive(3, episode as u64));
+    let (obs, info) = env.reset(seeds.episode_seed(0, episode as u64))?;
+    let mut record = LabelledEpisode {
+        height: obs.rgb.height as usize,
+        width: obs.rgb.width as usize,
+        frames: obs.rgb.rgb,
+        in_hazard: vec![info.in_hazard],
+    };
+    loop {
+        let step = env.step(&policy.next_action(0))?;
+        record.frames.extend_from_slice(&step.obs.rgb.rgb);
+        record.in_hazard.push(step.info.in_hazard);
+        if step.terminated || step.truncated {
+            return Ok(record);
         }
-        out.push(record);
     }
-    Ok(out)
 }
 
 /// Exploration encoded by one model: per episode, each frame's latent and hazard flag.
@@ -117,12 +114,11 @@ impl LatentEpisodes {
         device: &Device,
         progress: &mut dyn FnMut(f64),
     ) -> Result<Self, SimError> {
+        let seeds = SeedSequence::new(seed);
+        let mut env = Env::new(Arc::clone(spec));
         let mut out = Self::default();
         for episode in 0..episodes {
-            let recorded = collect_exploration_range(spec, episode..episode + 1, seed)?;
-            for e in &recorded {
-                out.push(model, e, device);
-            }
+            out.push(model, &explore_episode(&mut env, &seeds, episode)?, device);
             progress((episode + 1) as f64 / episodes.max(1) as f64);
         }
         Ok(out)
@@ -196,6 +192,20 @@ pub struct CostModelsConfig {
     /// Seed of the sampling.
     #[config(default = 0)]
     pub seed: u64,
+}
+
+impl CostModelsConfig {
+    /// The defaults for `spec`'s task and a model with `latent_dim`-sized latents: the critic's
+    /// "far" is the task's step budget.
+    pub fn for_world(spec: &WorldSpec, latent_dim: usize) -> Self {
+        Self::new()
+            .with_critic(
+                CriticConfig::new()
+                    .with_latent_dim(latent_dim)
+                    .with_max_steps(f64::from(spec.task.episode_steps)),
+            )
+            .with_guardrail(HazardClassifierConfig::new().with_latent_dim(latent_dim))
+    }
 }
 
 /// What a fit saw and reached.
