@@ -443,6 +443,7 @@ fn the_critic_ranks_pairs_by_their_step_distance() {
         episodes: &train,
         hazards: None,
     };
+    let config = config.with_reversible(false);
     for step in 0..600 {
         let batch = set.sample(&mut rng, 64, &config).expect("pairs");
         trainer.train_step(&batch, if step < 450 { 3e-3 } else { 1e-3 });
@@ -545,7 +546,7 @@ fn with_no_feasible_candidate_the_planner_says_so_and_takes_the_safest() {
 }
 
 #[test]
-fn hindsight_pairs_know_when_their_path_crossed_a_hazard() {
+fn hindsight_pairs_pay_for_the_time_their_walk_spent_in_hazards() {
     use agent::plan::{CriticConfig, Trajectories};
     // One episode of 10 frames whose latent is its time; the agent is in a hazard at 4 and 5.
     let episodes = vec![(0..10).map(|t| vec![t as f32]).collect::<Vec<Vec<f32>>>()];
@@ -556,18 +557,38 @@ fn hindsight_pairs_know_when_their_path_crossed_a_hazard() {
     };
     let config = CriticConfig::new()
         .with_latent_dim(1)
-        .with_negative_fraction(0.0);
+        .with_negative_fraction(0.0)
+        .with_hazard_penalty(10.0);
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let batch = set.sample(&mut rng, 400, &config).expect("pairs");
-    let hazard = |s: usize| s == 4 || s == 5;
-    let mut crossed = 0;
+    let (mut crossed, mut backwards) = (0, 0);
     for i in 0..400 {
         let (t, u) = (batch.latents[i] as usize, batch.goals[i] as usize);
         assert_eq!(batch.next_latents[i] as usize, (t + 1).min(9));
-        assert_eq!(batch.steps[i], (u - t) as f32);
-        assert_eq!(batch.crossed_hazard[i], (t + 1..=u).any(hazard), "{t}→{u}");
-        assert_eq!(batch.next_in_hazard[i], u > t && hazard(t + 1), "{t}→{u}");
-        crossed += usize::from(batch.crossed_hazard[i]);
+        // Stepping into frame 4 or 5 costs 10 extra steps each, in either direction.
+        let entered: Vec<usize> = if u >= t {
+            (t + 1..=u).collect()
+        } else {
+            (u..t).collect()
+        };
+        let in_hazard = entered.iter().filter(|s| **s == 4 || **s == 5).count();
+        assert_eq!(
+            batch.steps[i],
+            (t.abs_diff(u) + 10 * in_hazard) as f32,
+            "{t}→{u}"
+        );
+        assert_eq!(batch.chain[i], t + 1 != 4 && t + 1 != 5, "{t}→{u}");
+        crossed += usize::from(in_hazard > 0);
+        backwards += usize::from(u < t);
     }
     assert!(crossed > 50 && crossed < 350, "{crossed} of 400 crossed");
+    assert!(
+        backwards > 100,
+        "{backwards} of 400 backwards: pairs in both orders"
+    );
+    // Pushing is not reversible: pairs only go forwards.
+    let batch = set
+        .sample(&mut rng, 200, &config.with_reversible(false))
+        .expect("pairs");
+    assert!((0..200).all(|i| batch.goals[i] >= batch.latents[i]));
 }

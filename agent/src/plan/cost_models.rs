@@ -196,12 +196,14 @@ pub struct CostModelsConfig {
 
 impl CostModelsConfig {
     /// The defaults for `spec`'s task and a model with `latent_dim`-sized latents: the critic's
-    /// "far" is the task's step budget.
+    /// "far" is the task's step budget; walks count backwards too when only the agent moves.
     pub fn for_world(spec: &WorldSpec, latent_dim: usize) -> Self {
+        let reversible = matches!(spec.task.goal, sim::GoalSpec::AgentPosition { .. });
         Self::new()
             .with_critic(
                 CriticConfig::new()
                     .with_latent_dim(latent_dim)
+                    .with_reversible(reversible)
                     .with_max_steps(f64::from(spec.task.episode_steps)),
             )
             .with_guardrail(HazardClassifierConfig::new().with_latent_dim(latent_dim))
@@ -282,7 +284,11 @@ impl CostModels {
             let Some(batch) = source.sample(&mut rng, config.batch, &config.critic) else {
                 break;
             };
-            losses.push(critic.train_step(&batch, config.learning_rate));
+            // Cosine decay to 1%: the critic's ranking varied between seeds with a constant rate.
+            let progress_fraction = step as f64 / config.critic_steps.max(1) as f64;
+            let decay =
+                0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress_fraction).cos());
+            losses.push(critic.train_step(&batch, config.learning_rate * decay));
             if step % 50 == 0 {
                 progress(step as f64 / total.max(1) as f64);
             }
@@ -313,9 +319,9 @@ impl CostModels {
                 let flat: Vec<f32> = pool.iter().flatten().copied().collect();
                 let z = Tensor::<3>::from_data(TensorData::new(flat, [pool.len(), 1, d]), device);
                 let hits = g
-                    .feasible(z)
+                    .worst_step(z)
                     .into_iter()
-                    .filter(|feasible| *feasible != want)
+                    .filter(|p| (f64::from(*p) >= g.threshold()) == want)
                     .count();
                 hits as f64 / pool.len() as f64
             };

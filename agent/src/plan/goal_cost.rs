@@ -45,7 +45,7 @@ pub struct GoalCost<'a> {
     config: &'a GoalCostConfig,
     latent: Tensor<2>,
     goal: Tensor<2>,
-    /// The lowest worst-step hazard probability seen and its sequence.
+    /// The lowest risk (see [`HazardClassifier::risk`]) seen and its sequence.
     safest: Option<(f32, Vec<f32>)>,
 }
 
@@ -79,12 +79,11 @@ impl<'a> GoalCost<'a> {
         };
         add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
         if let Some(guardrail) = self.guardrail {
-            let threshold = guardrail.threshold() as f32;
-            for (i, worst) in guardrail.worst_step(imagined).into_iter().enumerate() {
-                if self.safest.as_ref().is_none_or(|(p, _)| worst < *p) {
-                    self.safest = Some((worst, candidates.sequence(i).to_vec()));
+            for (i, risk) in guardrail.risk(imagined).into_iter().enumerate() {
+                if self.safest.as_ref().is_none_or(|(r, _)| risk < *r) {
+                    self.safest = Some((risk, candidates.sequence(i).to_vec()));
                 }
-                if worst >= threshold {
+                if risk >= 1.0 {
                     costs[i] = f32::INFINITY;
                 }
             }
@@ -110,7 +109,7 @@ impl<'a> GoalCost<'a> {
             .collect()
     }
 
-    /// The candidate whose worst imagined step was least likely to be in a hazard.
+    /// The candidate with the lowest risk of entering a hazard.
     pub fn safest(&self) -> Option<&[f32]> {
         self.safest.as_ref().map(|(_, s)| s.as_slice())
     }

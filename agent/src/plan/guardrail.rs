@@ -21,6 +21,14 @@ pub struct HazardClassifierConfig {
     /// Probability above which a latent counts as inside a hazard (low: err on the safe side).
     #[config(default = 0.3)]
     pub threshold: f64,
+    /// A stricter threshold for the first `near_steps` imagined steps: the first action is
+    /// executed at once, and one-step predictions are the most accurate, so a margin there
+    /// costs little and stops the agent grazing a hazard's edge.
+    #[config(default = 0.1)]
+    pub near_threshold: f64,
+    /// How many imagined steps the stricter threshold covers.
+    #[config(default = 2)]
+    pub near_steps: usize,
 }
 
 /// Probability of being in a hazard.
@@ -31,6 +39,10 @@ pub struct HazardClassifier {
     activation: Relu,
     #[module(skip)]
     threshold: f64,
+    #[module(skip)]
+    near_threshold: f64,
+    #[module(skip)]
+    near_steps: usize,
 }
 
 impl HazardClassifierConfig {
@@ -41,6 +53,8 @@ impl HazardClassifierConfig {
             out: LinearConfig::new(self.hidden, 1).init(device),
             activation: Relu::new(),
             threshold: self.threshold,
+            near_threshold: self.near_threshold,
+            near_steps: self.near_steps,
         }
     }
 }
@@ -79,15 +93,39 @@ impl HazardClassifier {
             .collect()
     }
 
-    /// Which candidate plans stay out of every hazard at every imagined step.
+    /// Each candidate plan's risk: the highest ratio, over its imagined steps, of the
+    /// probability of being in a hazard to that step's threshold (`near_threshold` for the
+    /// first `near_steps`); 1 or more violates the guardrail.
+    ///
+    /// # Shapes
+    /// - `imagined`: `[samples, horizon, latent_dim]` → one risk per sample
+    pub fn risk(&self, imagined: Tensor<3>) -> Vec<f32> {
+        let [samples, horizon, d] = imagined.dims();
+        let p = burn::tensor::activation::sigmoid(
+            self.logits(imagined.reshape([samples * horizon, d])),
+        );
+        let values: Vec<f32> = p.into_data().try_to_vec::<f32>().unwrap_or_default();
+        values
+            .chunks(horizon.max(1))
+            .map(|steps| {
+                steps.iter().enumerate().fold(0.0_f32, |worst, (step, p)| {
+                    let threshold = if step < self.near_steps {
+                        self.near_threshold
+                    } else {
+                        self.threshold
+                    };
+                    worst.max(p / threshold as f32)
+                })
+            })
+            .collect()
+    }
+
+    /// Which candidate plans stay out of every hazard at every imagined step (risk below 1).
     ///
     /// # Shapes
     /// - `imagined`: `[samples, horizon, latent_dim]` → one flag per sample
     pub fn feasible(&self, imagined: Tensor<3>) -> Vec<bool> {
-        self.worst_step(imagined)
-            .into_iter()
-            .map(|p| f64::from(p) < self.threshold)
-            .collect()
+        self.risk(imagined).into_iter().map(|r| r < 1.0).collect()
     }
 }
 
