@@ -204,7 +204,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // Pictures: losses, success over time, one planned episode.
     let mut files = Vec::new();
     let loss_png = args.out.join("loss.png");
-    match plot_metrics(&args.out.join("metrics.jsonl"), &loss_png) {
+    match plot_metrics(
+        &args.out.join("metrics.jsonl"),
+        &loss_png,
+        "kennel demo: learner losses",
+    ) {
         Ok(()) => files.push(loss_png),
         Err(err) => eprintln!("warning: no loss plot: {err:#}"),
     }

@@ -231,7 +231,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     watch(&learner);
     let summary = learner.join()?;
     let plot = args.out.join("loss.png");
-    if let Err(err) = plot_metrics(&args.out.join("metrics.jsonl"), &plot) {
+    if let Err(err) = plot_metrics(
+        &args.out.join("metrics.jsonl"),
+        &plot,
+        "kennel train: losses",
+    ) {
         // The checkpoint and metrics are written; a missing plot is not worth failing for.
         eprintln!("warning: no loss plot: {err:#}");
     }
@@ -309,8 +313,8 @@ fn watch(learner: &Learner) {
     bar.finish_and_clear();
 }
 
-/// Plots every loss column of `metrics.jsonl` against the step.
-pub fn plot_metrics(metrics: &Path, out: &Path) -> anyhow::Result<()> {
+/// Plots every loss column of `metrics.jsonl` against the step, titled `title`.
+pub fn plot_metrics(metrics: &Path, out: &Path, title: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(metrics)
         .with_context(|| format!("cannot read {}", metrics.display()))?;
     let names = [
@@ -343,12 +347,5 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> anyhow::Result<()> {
         }
     }
     series.retain(|s| !s.points.is_empty());
-    line_plot(
-        out,
-        "kennel train: losses",
-        "step",
-        "loss (log scale)",
-        &series,
-        true,
-    )
+    line_plot(out, title, "step", "loss (log scale)", &series, true)
 }
