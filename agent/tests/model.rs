@@ -495,6 +495,35 @@ fn guardrails_reject_plans_that_imagine_entering_a_hazard() {
     values.extend(path([-0.2, 0.0, 0.2, 0.9, 1.2]));
     let imagined = Tensor::<3>::from_data(TensorData::new(values, [3, 5, 4]), &device());
     assert_eq!(classifier.feasible(imagined), vec![true, false, true]);
+
+    // The first imagined steps are judged by the stricter threshold: a plan whose first step
+    // has hazard probability p is rejected when the near threshold is below p, even though
+    // the far threshold is above it, and accepted when the near threshold is above p.
+    let first = Tensor::<3>::from_data(
+        TensorData::new(path([0.28; 5])[..4].to_vec(), [1, 1, 4]),
+        &device(),
+    );
+    let p = f64::from(classifier.worst_step(first)[0]);
+    assert!(
+        p > 0.01 && p < 0.99,
+        "the edge of the slab should be uncertain, p = {p}"
+    );
+    let edge_values = path([0.28, -0.5, -0.5, -0.5, -0.5]);
+    let edge =
+        || Tensor::<3>::from_data(TensorData::new(edge_values.clone(), [1, 5, 4]), &device());
+    let judged = |threshold: f64, near: f64, near_steps: usize| {
+        classifier
+            .clone()
+            .with_thresholds(threshold, near, near_steps)
+            .feasible(edge())[0]
+    };
+    assert!(!judged(1.0, p * 0.9, 2), "near threshold below p: rejected");
+    assert!(judged(1.0, p * 1.1, 2), "near threshold above p: accepted");
+    assert!(
+        judged(p * 1.1, p * 0.9, 0),
+        "no near steps: the far threshold decides"
+    );
+    assert!(!judged(p * 0.9, 1.0, 0), "far threshold below p: rejected");
 }
 
 #[test]

@@ -76,6 +76,19 @@ impl HazardClassifier {
         self.threshold
     }
 
+    /// The same classifier judged with other thresholds (see [`HazardClassifierConfig`]).
+    pub fn with_thresholds(
+        mut self,
+        threshold: f64,
+        near_threshold: f64,
+        near_steps: usize,
+    ) -> Self {
+        self.threshold = threshold;
+        self.near_threshold = near_threshold;
+        self.near_steps = near_steps;
+        self
+    }
+
     /// Each candidate plan's worst imagined step: the highest probability of being in a
     /// hazard over its horizon.
     ///
