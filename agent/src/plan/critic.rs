@@ -9,9 +9,11 @@
 //! Measured on a two_rooms checkpoint (`kennel eval`'s cost diagnostic, rank correlation with
 //! the true shortest-path distance, 800 exploration episodes, three seeds each): forward-only
 //! hindsight with chaining and "far" for paths through hazards 0.54–0.61; both orders with
-//! the hazard penalty, no chaining, cosine-decayed learning rate 0.81–0.84. Chaining (0.80),
-//! a 256-wide critic (0.81–0.83), 20,000 steps (0.77–0.80), and shortcuts between frames of
-//! one episode whose latents nearly coincide (0.73–0.78) did not help.
+//! the hazard penalty, no chaining, cosine-decayed learning rate 0.81–0.84. Chaining
+//! (0.80–0.81), a 256-wide critic (0.81–0.83), 20,000 steps (0.77–0.80), "far" at 100 or 400
+//! steps instead of the episode length (0.73–0.76, 0.80–0.81), and shortcuts between frames of
+//! one episode whose latents nearly coincide (0.76–0.78 against 0.74–0.84 without, measured
+//! before the learning-rate decay) did not help.
 //! Used as the terminal cost of a short plan, it lets the planner see past walls, where raw
 //! latent distance ranked candidate plans no better than chance in the experiment of
 //! `shared/RESEARCH.md` (critic: rank correlation 0.88 with the shortest path, raw latent
