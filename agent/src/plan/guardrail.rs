@@ -95,15 +95,22 @@ impl HazardClassifier {
     /// # Shapes
     /// - `imagined`: `[samples, horizon, latent_dim]` → one probability per sample
     pub fn worst_step(&self, imagined: Tensor<3>) -> Vec<f32> {
+        let (probabilities, horizon) = self.step_probabilities(imagined);
+        probabilities
+            .chunks(horizon)
+            .map(|steps| steps.iter().copied().fold(0.0, f32::max))
+            .collect()
+    }
+
+    /// The probability of being in a hazard at every imagined step, `[samples · horizon]`,
+    /// and the horizon (at least 1).
+    fn step_probabilities(&self, imagined: Tensor<3>) -> (Vec<f32>, usize) {
         let [samples, horizon, d] = imagined.dims();
         let p = burn::tensor::activation::sigmoid(
             self.logits(imagined.reshape([samples * horizon, d])),
         );
-        let values: Vec<f32> = p.into_data().try_to_vec::<f32>().unwrap_or_default();
-        values
-            .chunks(horizon.max(1))
-            .map(|steps| steps.iter().copied().fold(0.0, f32::max))
-            .collect()
+        let values = p.into_data().try_to_vec::<f32>().unwrap_or_default();
+        (values, horizon.max(1))
     }
 
     /// Each candidate plan's risk: the highest ratio, over its imagined steps, of the
@@ -113,13 +120,9 @@ impl HazardClassifier {
     /// # Shapes
     /// - `imagined`: `[samples, horizon, latent_dim]` → one risk per sample
     pub fn risk(&self, imagined: Tensor<3>) -> Vec<f32> {
-        let [samples, horizon, d] = imagined.dims();
-        let p = burn::tensor::activation::sigmoid(
-            self.logits(imagined.reshape([samples * horizon, d])),
-        );
-        let values: Vec<f32> = p.into_data().try_to_vec::<f32>().unwrap_or_default();
-        values
-            .chunks(horizon.max(1))
+        let (probabilities, horizon) = self.step_probabilities(imagined);
+        probabilities
+            .chunks(horizon)
             .map(|steps| {
                 steps.iter().enumerate().fold(0.0_f32, |worst, (step, p)| {
                     let threshold = if step < self.near_steps {
