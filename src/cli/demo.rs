@@ -356,9 +356,8 @@ fn act(
             ));
             // A shorter fit than the final one: practice refits several times.
             let config =
-                agent::plan::CostModelsConfig::for_world(spec, latest.encoder.latent_dim())
-                    .with_seed(args.seed)
-                    .with_critic_steps(1500);
+                args.planner
+                    .cost_models_config(spec, latest.encoder.latent_dim(), args.seed, 1500);
             let cost = pool.install(|| {
                 let data = LatentEpisodes::encode(&latest, exploration, device);
                 CostModels::fit(&data, config, device, &mut |_| {})

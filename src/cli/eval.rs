@@ -79,12 +79,35 @@ pub struct PlannerArgs {
     /// Optimiser steps of the critic when it is fitted.
     #[arg(long, default_value_t = 10_000)]
     pub critic_steps: usize,
+    /// Fit the critic as a quasimetric of shortest paths through the recorded steps instead
+    /// of regressing hindsight times (on a two_rooms model: cost ρ 0.71–0.79 against
+    /// 0.81–0.84, success 50% against 44–48%, 50 episodes).
+    #[arg(long)]
+    pub quasimetric_critic: bool,
     /// Held-out episodes of the cost diagnostic (four start/goal pairs each).
     #[arg(long, default_value_t = 50)]
     pub diagnostic_episodes: usize,
 }
 
 impl PlannerArgs {
+    /// How the critic and guardrail are fitted for `spec` and latents of `latent_dim`.
+    pub fn cost_models_config(
+        &self,
+        spec: &WorldSpec,
+        latent_dim: usize,
+        seed: u64,
+        critic_steps: usize,
+    ) -> CostModelsConfig {
+        let config = CostModelsConfig::for_world(spec, latent_dim)
+            .with_seed(seed)
+            .with_critic_steps(critic_steps);
+        let critic = config
+            .critic
+            .clone()
+            .with_quasimetric(self.quasimetric_critic);
+        config.with_critic(critic)
+    }
+
     /// The planner's cost weights.
     pub fn cost(&self) -> GoalCostConfig {
         GoalCostConfig {
@@ -207,9 +230,7 @@ pub fn fit_cost_models(
         "fitting the critic and guardrail on {} frames",
         exploration.frames()
     ));
-    let config = CostModelsConfig::for_world(spec, model.encoder.latent_dim())
-        .with_seed(seed)
-        .with_critic_steps(args.critic_steps);
+    let config = args.cost_models_config(spec, model.encoder.latent_dim(), seed, args.critic_steps);
     let models = CostModels::fit(&exploration, config, device, &mut |f| {
         bar.set_position(500 + (f * 500.0) as u64);
     });

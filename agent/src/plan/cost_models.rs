@@ -219,7 +219,8 @@ pub struct FitReport {
     pub frames: usize,
     /// Frames inside a hazard.
     pub hazard_frames: usize,
-    /// Mean critic loss over its last 100 steps (squared error of distances / max_steps).
+    /// Mean critic loss over its last 100 steps (squared error of distances / max_steps; for
+    /// a quasimetric critic, the mean squared excess of recorded steps over their cost).
     pub critic_loss: f32,
     /// Balanced accuracy of the guardrail on the frames it was fitted on (mean of the
     /// in-hazard and outside recalls at its threshold); absent without hazard frames.
