@@ -83,6 +83,12 @@ pub struct EpisodeTrace {
     pub goal_frame: Vec<u8>,
     /// The agent's planar position after each frame.
     pub path: Vec<[f32; 2]>,
+    /// The actions taken, `[steps]`.
+    pub actions: Vec<[f32; 2]>,
+    /// True states after each frame, `[steps + 1, state_dim]`.
+    pub states: Vec<f32>,
+    /// Hazards the agent entered.
+    pub hazard_entries: u64,
     /// The goal position of the agent (navigation) or of the object (push).
     pub goal_position: [f32; 2],
     /// The arena's half extents.
@@ -243,6 +249,9 @@ fn run_episode(
                 let p = world.agent_position();
                 [p[0], p[1]]
             }],
+            actions: Vec::new(),
+            states: obs.state.clone(),
+            hazard_entries: 0,
             goal_position: goal
                 .object_pose
                 .map_or(goal.agent_position, |pose| pose.position),
@@ -301,6 +310,8 @@ fn run_episode(
         obs = result.obs;
         if let Some(trace) = trace.as_deref_mut() {
             trace.frames.extend_from_slice(&obs.rgb.rgb);
+            trace.actions.push(action.0);
+            trace.states.extend_from_slice(&obs.state);
             if let Some(world) = env.world() {
                 let p = world.agent_position();
                 trace.path.push([p[0], p[1]]);
@@ -316,6 +327,7 @@ fn run_episode(
     }
     if let Some(trace) = trace {
         trace.success = outcome.success;
+        trace.hazard_entries = outcome.hazard_entries;
     }
     Ok(outcome)
 }
@@ -366,8 +378,8 @@ pub fn evaluate(
     Ok(report)
 }
 
-/// Plays one episode from `seed` and keeps every frame and the agent's path (for a
-/// filmstrip).
+/// Plays one episode from `seed` and keeps every frame, action and state and the agent's
+/// path (for a filmstrip, or to learn from).
 pub fn record_episode(
     spec: &Arc<WorldSpec>,
     policy: &EvalPolicy<'_>,

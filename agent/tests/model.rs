@@ -355,6 +355,44 @@ fn a_short_streamed_run_trains_and_publishes_weights() {
 }
 
 #[test]
+fn episodes_added_while_training_reach_the_replay_buffer() {
+    use agent::Episode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let episode = |steps: usize, side: usize, rng: &mut ChaCha8Rng| Episode {
+        env_id: 0,
+        seed: rng.random_range(0..u64::MAX),
+        frames: (0..(steps + 1) * side * side * 3)
+            .map(|_| rng.random_range(0..=255u8))
+            .collect(),
+        actions: vec![[0.5, -0.5]; steps],
+        states: Vec::new(),
+        finished: true,
+    };
+    let mut replay = ReplayBuffer::new(16 << 20);
+    replay.push_episode(episode(12, 16, &mut rng), 16, 16);
+    let trainer = Trainer::new(
+        TrainConfig::new().with_model(tiny(2)).with_batch_size(2),
+        &device(),
+    )
+    .expect("trainer");
+    let config = LearnerConfig {
+        run_dir: dir.path().to_owned(),
+        max_steps: None,
+        max_duration: Some(std::time::Duration::from_secs(60)),
+        min_transitions: 1,
+        ..LearnerConfig::default()
+    };
+    let learner = Learner::spawn(trainer, replay, None, config).expect("learner");
+    assert!(learner.add_episode(episode(7, 16, &mut rng)));
+    // Frames of another size are dropped by the learner, not mixed in.
+    assert!(learner.add_episode(episode(5, 8, &mut rng)));
+    learner.request_stop();
+    let summary = learner.join().expect("training runs");
+    assert_eq!(summary.transitions_seen, 12 + 7);
+}
+
+#[test]
 fn the_latent_cost_is_lowest_for_the_sequence_that_imagines_the_goal() {
     use agent::plan::{ActionSequences, LatentCostConfig, latent_costs};
     let device = device();

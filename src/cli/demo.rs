@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent::ReplayBuffer;
-use agent::eval::{EvalPolicy, episode_seeds, evaluate, record_episode};
+use agent::eval::{EvalPolicy, episode_seeds, record_episode};
 use agent::model::JepaModel;
 use agent::plan::{CostModels, LatentEpisodes, collect_exploration};
 use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, load_model};
+use agent::{Episode, ReplayBuffer};
 use anyhow::{Context, bail};
 use burn::prelude::Device;
 use clap::Args;
@@ -56,6 +56,10 @@ pub struct DemoArgs {
     /// Only the learned planner in the final evaluation (no reference rows).
     #[arg(long)]
     no_baselines: bool,
+    /// Keep the practice episodes out of the replay buffer (the learner then learns from
+    /// exploration only).
+    #[arg(long)]
+    no_practice_learning: bool,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -70,7 +74,12 @@ struct PracticeEpisode {
     success: bool,
     hazard_entries: u64,
     steps: u64,
+    /// The learner took it into its replay buffer.
+    learned_from: bool,
 }
+
+/// The environment id of practice episodes in the replay buffer (the stream's are 0, 1, …).
+const PRACTICE_ENV: u32 = u32::MAX;
 
 /// What the actor learned to plan with, and from which weights.
 struct ActorModels {
@@ -256,11 +265,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("cannot write {}", report_path.display()))?;
     println!(
-        "{} · {} learner steps in {:.1} min · {} practice episodes · evaluation: {} episodes per policy",
+        "{} · {} learner steps in {:.1} min · {} practice episodes ({} learned from) · evaluation: {} episodes per policy",
         spec.name,
         summary.steps,
         learning_s / 60.0,
         practice.len(),
+        practice.iter().filter(|p| p.learned_from).count(),
         args.eval_episodes
     );
     print!("{}", table.render());
@@ -381,13 +391,30 @@ fn act(
             guardrail: actor.cost.guardrail.as_ref(),
         };
         let seed = practice_seeds.episode_seed(0, practice.len() as u64);
-        let report = pool.install(|| evaluate(spec, &policy, &[seed], device, &mut |_, _| {}))?;
+        let trace = pool.install(|| record_episode(spec, &policy, seed, device))?;
+        let (success, hazard_entries, steps) = (
+            trace.success,
+            trace.hazard_entries,
+            trace.actions.len() as u64,
+        );
+        // What the actor did is data too: goal-directed episodes cross doors and press
+        // against walls far more often than the random exploration does.
+        let learned_from = !args.no_practice_learning
+            && learner.add_episode(Episode {
+                env_id: PRACTICE_ENV,
+                seed,
+                frames: trace.frames,
+                actions: trace.actions,
+                states: trace.states,
+                finished: true,
+            });
         practice.push(PracticeEpisode {
             minutes: started.elapsed().as_secs_f64() / 60.0,
             weights_step: actor.step,
-            success: report.successes > 0,
-            hazard_entries: report.hazard_entries,
-            steps: report.env_steps,
+            success,
+            hazard_entries,
+            steps,
+            learned_from,
         });
     }
     bar.finish_and_clear();

@@ -12,8 +12,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use sim::stream::TransitionStream;
 
 use super::{StepReport, TrainError, Trainer};
-use crate::ReplayBuffer;
 use crate::model::JepaModel;
+use crate::{Episode, ReplayBuffer};
 
 /// When the learner stops and how it feeds and reports.
 #[derive(Clone, Debug)]
@@ -114,6 +114,8 @@ pub struct LearnerSummary {
 pub struct Learner {
     handle: Option<JoinHandle<Result<LearnerSummary, TrainError>>>,
     events: Receiver<LearnerEvent>,
+    /// Whole episodes for the replay buffer from outside the stream (the actor's own).
+    episodes: Sender<Episode>,
     weights: WeightsSnapshot,
     stop: Arc<AtomicBool>,
 }
@@ -132,16 +134,22 @@ impl Learner {
             message: format!("cannot create the run folder: {err}"),
         })?;
         let (sender, events) = bounded(256);
+        let (episodes, incoming) = bounded(EPISODE_QUEUE);
         let weights = WeightsSnapshot::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (w, s) = (weights.clone(), Arc::clone(&stop));
+        let inputs = Inputs {
+            stream,
+            episodes: incoming,
+        };
         let handle = std::thread::Builder::new()
             .name("kennel-learner".to_owned())
-            .spawn(move || run(trainer, replay, stream, &config, &sender, &w, &s))
+            .spawn(move || run(trainer, replay, inputs, &config, &sender, &w, &s))
             .map_err(|err| TrainError::Config(format!("cannot start the learner thread: {err}")))?;
         Ok(Self {
             handle: Some(handle),
             events,
+            episodes,
             weights,
             stop,
         })
@@ -155,6 +163,14 @@ impl Learner {
     /// The published weights.
     pub fn weights(&self) -> &WeightsSnapshot {
         &self.weights
+    }
+
+    /// Hands a whole episode (the actor's practice, say) to the replay buffer, where it is
+    /// sampled like the stream's; its frames must have the stream's size. Never blocks:
+    /// returns `false`, dropping the episode, while the learner has `EPISODE_QUEUE` episodes
+    /// still to take or has ended.
+    pub fn add_episode(&self, episode: Episode) -> bool {
+        self.episodes.try_send(episode).is_ok()
     }
 
     /// Asks the learner to stop after its current step (it still writes a final checkpoint).
@@ -229,10 +245,37 @@ fn finite_or_null(value: f64) -> serde_json::Value {
     }
 }
 
+/// Episodes that may wait for the learner before [`Learner::add_episode`] drops them.
+pub const EPISODE_QUEUE: usize = 16;
+
+/// What feeds the replay buffer.
+struct Inputs {
+    stream: Option<TransitionStream>,
+    episodes: Receiver<Episode>,
+}
+
+impl Inputs {
+    /// Moves the episodes handed over so far into `replay`.
+    fn take_episodes(&self, replay: &mut ReplayBuffer) {
+        while let Ok(episode) = self.episodes.try_recv() {
+            let (height, width) = replay.frame_size();
+            if episode.frames.len() != (episode.steps() + 1) * height * width * 3 {
+                tracing::warn!(
+                    "dropped an added episode: its {} bytes of frames are not {} frames of {height}×{width}",
+                    episode.frames.len(),
+                    episode.steps() + 1
+                );
+                continue;
+            }
+            replay.push_episode(episode, height, width);
+        }
+    }
+}
+
 fn run(
     mut trainer: Trainer,
     mut replay: ReplayBuffer,
-    stream: Option<TransitionStream>,
+    mut inputs: Inputs,
     config: &LearnerConfig,
     events: &Sender<LearnerEvent>,
     weights: &WeightsSnapshot,
@@ -255,7 +298,7 @@ fn run(
     let mut rolled_back = 0u64;
     weights.publish(trainer.step_count(), trainer.snapshot());
 
-    let mut stream = stream;
+    let mut stream = inputs.stream.take();
     // Fill the buffer before the first step.
     while replay.num_transitions() < config.min_transitions && !stop.load(Ordering::Relaxed) {
         let Some(live) = &stream else { break };
@@ -284,6 +327,7 @@ fn run(
         {
             break;
         }
+        inputs.take_episodes(&mut replay);
         for _ in 0..config.stream_batches_per_step {
             let Some(live) = &stream else { break };
             match live.recv_timeout(Duration::from_millis(1)) {
@@ -339,6 +383,7 @@ fn run(
         }
     }
     let _ = metrics.flush();
+    inputs.take_episodes(&mut replay);
     let checkpoint = trainer.save_checkpoint(&config.run_dir)?;
     weights.publish(trainer.step_count(), trainer.snapshot());
     let _ = events.try_send(LearnerEvent::Checkpoint(checkpoint.clone()));
