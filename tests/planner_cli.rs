@@ -125,6 +125,18 @@ fn demo_then_eval_end_to_end() {
         })
         .collect();
     assert_eq!(outcomes[0], outcomes[1]);
+
+    // MPPI instead of CEM, named in the budget line.
+    let mut mppi = base.to_vec();
+    mppi.extend(["--no-baselines", "--method", "mppi"]);
+    mppi.extend(FAST);
+    let output = kennel(&mppi, dir.path());
+    assert_ok(&output);
+    assert!(
+        stdout(&output).contains("learned planner: MPPI 16 samples"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use agent::eval::{EvalPolicy, EvalReport, cost_diagnostic, episode_seeds, evaluate};
 use agent::model::JepaModel;
 use agent::plan::{
-    CemConfig, CostModels, CostModelsConfig, GoalCostConfig, LatentEpisodes, PlanMethod,
-    PlannerConfig,
+    CemConfig, CostModels, CostModelsConfig, GoalCostConfig, LatentEpisodes, MppiConfig,
+    PlanMethod, PlannerConfig,
 };
 use agent::train::load_model;
 use anyhow::{Context, bail};
@@ -59,6 +59,9 @@ pub struct PlannerArgs {
     /// CEM iterations per decision.
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
+    /// The optimiser over action sequences.
+    #[arg(long, value_enum, default_value_t = Method::Cem)]
+    pub method: Method,
     /// Decisions per imagined plan (10 planned to 62% where 6 planned to 52% on a 10-minute
     /// reach model, at the same decision time).
     #[arg(long, default_value_t = 10)]
@@ -87,6 +90,15 @@ pub struct PlannerArgs {
     /// Held-out episodes of the cost diagnostic (four start/goal pairs each).
     #[arg(long, default_value_t = 50)]
     pub diagnostic_episodes: usize,
+}
+
+/// The planner's optimiser, as a flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Cross-entropy method: refit a Gaussian to the best tenth of the samples.
+    Cem,
+    /// Model-predictive path integral: move the mean to the cost-weighted average.
+    Mppi,
 }
 
 impl PlannerArgs {
@@ -137,12 +149,19 @@ impl PlannerArgs {
             action_dim: 2,
             action_low: spec.agent.action_low.to_vec(),
             action_high: spec.agent.action_high.to_vec(),
-            method: PlanMethod::Cem(CemConfig {
-                samples: self.samples,
-                elites: (self.samples / 10).max(4),
-                iterations: self.iterations,
-                ..CemConfig::default()
-            }),
+            method: match self.method {
+                Method::Cem => PlanMethod::Cem(CemConfig {
+                    samples: self.samples,
+                    elites: (self.samples / 10).max(4),
+                    iterations: self.iterations,
+                    ..CemConfig::default()
+                }),
+                Method::Mppi => PlanMethod::Mppi(MppiConfig {
+                    samples: self.samples,
+                    iterations: self.iterations,
+                    ..MppiConfig::default()
+                }),
+            },
             deadline: (self.deadline_ms > 0.0)
                 .then(|| Duration::from_secs_f64(self.deadline_ms / 1e3)),
             seed: 0,
@@ -517,12 +536,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 
 /// The planner's budget in words.
 pub fn budget_line(planner: &PlannerConfig) -> String {
-    let (samples, iterations) = match &planner.method {
-        PlanMethod::Cem(c) => (c.samples, c.iterations),
-        PlanMethod::Mppi(m) => (m.samples, m.iterations),
+    let (method, samples, iterations) = match &planner.method {
+        PlanMethod::Cem(c) => ("CEM", c.samples, c.iterations),
+        PlanMethod::Mppi(m) => ("MPPI", m.samples, m.iterations),
     };
     format!(
-        "learned planner: CEM {samples} samples × {iterations} iterations × horizon {}, deadline {}; one core per decision",
+        "learned planner: {method} {samples} samples × {iterations} iterations × horizon {}, deadline {}; one core per decision",
         planner.horizon,
         planner
             .deadline
