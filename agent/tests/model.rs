@@ -555,7 +555,6 @@ fn the_quasimetric_critic_learns_shortest_paths_round_a_bend() {
         .with_hidden(64)
         .with_embedding(16)
         .with_max_steps(60.0)
-        .with_negative_fraction(0.5)
         .with_quasimetric(true);
     let mut trainer = CriticTrainer::new(config.clone(), &device());
     let set = Trajectories {
