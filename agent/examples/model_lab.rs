@@ -1,0 +1,459 @@
+//! Experiments behind the README's planning findings, on one checkpoint:
+//!
+//! ```text
+//! cargo run --release --example model_lab -- critic CHECKPOINT WORLD_FILE [key=value ...]
+//! cargo run --release --example model_lab -- truth-critic CHECKPOINT WORLD_FILE [key=value ...]
+//! cargo run --release --example model_lab -- door CHECKPOINT WORLD_FILE [episodes=300] [k=10]
+//! ```
+//!
+//! - `critic`: fits the critic and guardrail as `kennel eval` does, with any of the critic's
+//!   settings changed (`quasimetric=true`, `hidden=256`, `seed=7`, `episodes=800`, …), and
+//!   prints the cost diagnostic. `cache=FILE` keeps the encoded exploration between runs
+//!   (encoding 800 episodes takes minutes, a fit seconds); `save=DIR` writes the cost models
+//!   (put them in `CHECKPOINT/cost_models` for `kennel eval` to use).
+//! - `truth-critic`: the same critic regressed on the simulator's true shortest-path distance
+//!   (privileged labels), on encoded latents and, with `imagined=true`, on the predictor's
+//!   10-step open-loop latents too: how well planning could do with a near-perfect critic.
+//! - `door`: a linear probe of the agent's position fitted on encoded frames, applied to
+//!   `k`-step open-loop predictions of held-out exploration (actions as taken), with errors
+//!   grouped by what the true path did: crossed the divider at `x = 0` through the door, came
+//!   near it, or neither (two_rooms).
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use agent::eval::cost_diagnostic;
+use agent::model::JepaModel;
+use agent::plan::{
+    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, encode_frames,
+};
+use agent::train::load_model;
+use burn::prelude::*;
+use nalgebra::{DMatrix, DVector};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sim::{Env, SeedSequence, SmoothRandomPolicy, WorldSpec};
+
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+/// `key=value` options.
+struct Options(HashMap<String, String>);
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self> {
+        let mut map = HashMap::new();
+        for arg in args {
+            let (key, value) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("options are key=value, got {arg:?}"))?;
+            map.insert(key.to_owned(), value.to_owned());
+        }
+        Ok(Self(map))
+    }
+
+    fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(value) => value
+                .parse()
+                .map_err(|_| format!("{key}={value} does not parse").into()),
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [mode, checkpoint, world, rest @ ..] = args.as_slice() else {
+        return Err(
+            "usage: model_lab critic|truth-critic|door CHECKPOINT WORLD_FILE [key=value ...]"
+                .into(),
+        );
+    };
+    let device = Device::flex();
+    let (model, _, _) = load_model(Path::new(checkpoint), &device)?;
+    let spec = Arc::new(WorldSpec::from_json_file(Path::new(world))?);
+    let options = Options::parse(rest)?;
+    match mode.as_str() {
+        "critic" => critic(&spec, &model, &options, &device),
+        "truth-critic" => truth_critic(&spec, &model, &options, &device),
+        "door" => door(&spec, &model, &options, &device),
+        other => Err(format!("unknown mode {other:?}: critic, truth-critic or door").into()),
+    }
+}
+
+/// The fit's configuration with the options' changes.
+fn fit_config(spec: &WorldSpec, model: &JepaModel, options: &Options) -> Result<CostModelsConfig> {
+    let mut config = CostModelsConfig::for_world(spec, model.encoder.latent_dim())
+        .with_critic_steps(options.get("steps", 10_000)?)
+        .with_seed(options.get("seed", 1000)?)
+        .with_learning_rate(options.get("lr", 1e-3)?);
+    let c = config.critic.clone();
+    config.critic = c
+        .clone()
+        .with_reversible(options.get("reversible", c.reversible)?)
+        .with_hazard_penalty(options.get("penalty", c.hazard_penalty)?)
+        .with_max_steps(options.get("max", c.max_steps)?)
+        .with_target_every(options.get("target_every", c.target_every)?)
+        .with_hidden(options.get("hidden", c.hidden)?)
+        .with_negative_fraction(options.get("negative", c.negative_fraction)?)
+        .with_quasimetric(options.get("quasimetric", c.quasimetric)?)
+        .with_embedding(options.get("embedding", c.embedding)?)
+        .with_other_episode_goals(options.get("other", c.other_episode_goals)?)
+        .with_slack(options.get("slack", c.slack)?);
+    Ok(config)
+}
+
+fn critic(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<()> {
+    let episodes = options.get("episodes", 800)?;
+    let cache = options.0.get("cache").map(Path::new);
+    let data = match cache.filter(|c| c.exists()) {
+        Some(cache) => load_latents(cache)?,
+        None => {
+            // The exploration `kennel eval` fits on (seed 1000).
+            let data = LatentEpisodes::explore(
+                spec,
+                model,
+                episodes,
+                1000 ^ 0x00c0_ffee,
+                device,
+                &mut |_| {},
+            )?;
+            if let Some(cache) = cache {
+                save_latents(cache, &data)?;
+            }
+            data
+        }
+    };
+    let data = LatentEpisodes {
+        latents: data.latents.into_iter().take(episodes).collect(),
+        in_hazard: data.in_hazard.into_iter().take(episodes).collect(),
+    };
+    let models = CostModels::fit(
+        &data,
+        fit_config(spec, model, options)?,
+        device,
+        &mut |_| {},
+    );
+    let rho = cost_diagnostic(spec, model, Some(&models.critic), 50, 1000, device)?;
+    println!("cost ρ {rho:.3} ({:?})", models.report);
+    if let Some(dir) = options.0.get("save") {
+        models.save(Path::new(dir))?;
+    }
+    Ok(())
+}
+
+/// One exploration episode with the true state: frames, actions and the agent's positions.
+struct Walk {
+    latents: Vec<f32>,
+    actions: Vec<f32>,
+    positions: Vec<[f32; 2]>,
+    goal: Vec<f32>,
+    /// Shortest-path distance to the goal from each position, metres.
+    distances: Vec<f32>,
+}
+
+fn walk(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    seed: u64,
+    episodes: usize,
+    device: &Device,
+) -> Result<Vec<Walk>> {
+    let seeds = SeedSequence::new(seed);
+    let mut env = Env::new(Arc::clone(spec));
+    let mut out = Vec::new();
+    for episode in 0..episodes {
+        let mut policy = SmoothRandomPolicy::new(1, seeds.derive(3, episode as u64));
+        let (obs, _) = env.reset(seeds.episode_seed(0, episode as u64))?;
+        let (h, w) = (obs.rgb.height as usize, obs.rgb.width as usize);
+        let goal_frame = env.render_goal()?;
+        let world = env.world().ok_or("no world after reset")?;
+        let g = world.goal().agent_position;
+        let field = world.distance_field([g[0], g[1]], 0.02);
+        let position = |env: &Env| -> Result<[f32; 2]> {
+            let p = env.world().ok_or("no world after reset")?.agent_position();
+            Ok([p[0], p[1]])
+        };
+        let mut frames = obs.rgb.rgb;
+        let mut actions = Vec::new();
+        let mut positions = vec![position(&env)?];
+        loop {
+            let action = policy.next_action(0);
+            actions.extend_from_slice(&action.0);
+            let step = env.step(&action)?;
+            frames.extend_from_slice(&step.obs.rgb.rgb);
+            positions.push(position(&env)?);
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+        let latents = encode_frames(model, &frames, positions.len(), h, w, device);
+        out.push(Walk {
+            latents,
+            actions,
+            distances: positions.iter().map(|p| field.distance(*p)).collect(),
+            positions,
+            goal: encode_frames(model, &goal_frame.rgb, 1, h, w, device),
+        });
+    }
+    Ok(out)
+}
+
+/// `model`'s `k`-step open-loop latents from every `every`-th frame of `walk` (actions as
+/// taken): the starts and `[starts · k · latent_dim]`.
+fn imagine_along(
+    model: &JepaModel,
+    walk: &Walk,
+    k: usize,
+    every: usize,
+    device: &Device,
+) -> Result<(Vec<usize>, Vec<f32>)> {
+    let d = model.encoder.latent_dim();
+    let a = sim::ACTION_DIM;
+    let starts: Vec<usize> = (0..walk.positions.len().saturating_sub(k))
+        .step_by(every)
+        .collect();
+    if starts.is_empty() {
+        return Ok((starts, Vec::new()));
+    }
+    let (mut z0, mut actions) = (Vec::new(), Vec::new());
+    for &t in &starts {
+        z0.extend_from_slice(&walk.latents[t * d..(t + 1) * d]);
+        actions.extend_from_slice(&walk.actions[t * a..(t + k) * a]);
+    }
+    let n = starts.len();
+    let z0 = Tensor::<2>::from_data(TensorData::new(z0, [n, d]), device);
+    let actions = Tensor::<3>::from_data(TensorData::new(actions, [n, k, a]), device);
+    let imagined = model
+        .rollout(z0, actions)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    Ok((starts, imagined))
+}
+
+fn truth_critic(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<()> {
+    let d = model.encoder.latent_dim();
+    let walks = walk(spec, model, 4242, options.get("episodes", 800)?, device)?;
+    let imagined = options.get("imagined", false)?;
+    // Distances in steps: metres × `scale` (rank and planning do not depend on the unit).
+    let scale: f32 = options.get("scale", 30.0)?;
+    let (mut latents, mut goals, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    for walk in &walks {
+        for (z, distance) in walk.latents.chunks(d).zip(&walk.distances) {
+            latents.push(z.to_vec());
+            goals.push(walk.goal.clone());
+            labels.push(*distance * scale);
+        }
+        if imagined {
+            let k = 10;
+            let (starts, predicted) = imagine_along(model, walk, k, 5, device)?;
+            for (i, t) in starts.iter().enumerate() {
+                for j in 0..k {
+                    let at = (i * k + j) * d;
+                    latents.push(predicted[at..at + d].to_vec());
+                    goals.push(walk.goal.clone());
+                    labels.push(walk.distances[t + j + 1] * scale);
+                }
+            }
+        }
+    }
+    let config = fit_config(spec, model, options)?;
+    let max = config.critic.max_steps as f32;
+    let mut trainer = CriticTrainer::new(config.critic.clone(), device);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    for step in 0..config.critic_steps {
+        let mut batch = CriticBatch {
+            latents: Vec::new(),
+            next_latents: Vec::new(),
+            goals: Vec::new(),
+            steps: Vec::new(),
+            chain: Vec::new(),
+        };
+        for _ in 0..config.batch {
+            let i = rng.random_range(0..labels.len());
+            batch.latents.extend_from_slice(&latents[i]);
+            batch.next_latents.extend_from_slice(&latents[i]);
+            batch.goals.extend_from_slice(&goals[i]);
+            // Unreachable cells (inside a wall) are infinitely far: "far".
+            batch.steps.push(labels[i].min(max));
+            batch.chain.push(false);
+        }
+        let progress = step as f64 / config.critic_steps as f64;
+        let decay = 0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        trainer.train_step(&batch, config.learning_rate * decay);
+    }
+    let critic = trainer.critic();
+    let rho = cost_diagnostic(spec, model, Some(&critic), 50, 1000, device)?;
+    println!("truth critic on {} pairs: cost ρ {rho:.3}", labels.len());
+    if let Some(dir) = options.0.get("save") {
+        // The guardrail as `kennel eval` fits it, the critic replaced.
+        let data =
+            LatentEpisodes::explore(spec, model, 200, 1000 ^ 0x00c0_ffee, device, &mut |_| {})?;
+        let mut models = CostModels::fit(&data, config.with_critic_steps(0), device, &mut |_| {});
+        models.critic = critic;
+        models.save(Path::new(dir))?;
+    }
+    Ok(())
+}
+
+fn door(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<()> {
+    let d = model.encoder.latent_dim();
+    let k: usize = options.get("k", 10)?;
+    let walks = walk(spec, model, 777, options.get("episodes", 300)?, device)?;
+    let (fit, held_out) = walks.split_at(walks.len() / 2);
+    // Linear probe (with a bias) by ridge-regularised least squares.
+    let rows: Vec<(&[f32], [f32; 2])> = fit
+        .iter()
+        .flat_map(|w| w.latents.chunks(d).zip(w.positions.iter().copied()))
+        .collect();
+    let x = DMatrix::from_fn(rows.len(), d + 1, |r, c| {
+        if c == d { 1.0 } else { f64::from(rows[r].0[c]) }
+    });
+    let gram = x.transpose() * &x + DMatrix::identity(d + 1, d + 1) * 1e-3;
+    let cholesky = gram
+        .cholesky()
+        .ok_or("the probe's normal equations are singular")?;
+    let weights: Vec<DVector<f64>> = (0..2)
+        .map(|axis| {
+            let y = DVector::from_fn(rows.len(), |r, _| f64::from(rows[r].1[axis]));
+            cholesky.solve(&(x.transpose() * y))
+        })
+        .collect();
+    let probe = |z: &[f32]| -> [f64; 2] {
+        let mut out = [weights[0][d], weights[1][d]];
+        for (i, v) in z.iter().enumerate() {
+            out[0] += f64::from(*v) * weights[0][i];
+            out[1] += f64::from(*v) * weights[1][i];
+        }
+        out
+    };
+    #[derive(Default, Clone, Copy)]
+    struct Group {
+        windows: usize,
+        encoded_error: f64,
+        imagined_error: f64,
+        wrong_side: usize,
+    }
+    let mut groups = [Group::default(); 3];
+    for walk in held_out {
+        let (starts, predicted) = imagine_along(model, walk, k, 3, device)?;
+        for (i, &t) in starts.iter().enumerate() {
+            let window = &walk.positions[t..=t + k];
+            let crossed = window
+                .windows(2)
+                .any(|p| (p[0][0] > 0.0) != (p[1][0] > 0.0));
+            let near = window.iter().any(|p| p[0].abs() < 0.15);
+            let group = &mut groups[if crossed {
+                0
+            } else if near {
+                1
+            } else {
+                2
+            }];
+            let truth = walk.positions[t + k];
+            let error =
+                |q: [f64; 2]| (q[0] - f64::from(truth[0])).hypot(q[1] - f64::from(truth[1]));
+            let encoded = probe(&walk.latents[(t + k) * d..(t + k + 1) * d]);
+            let at = (i * k + k - 1) * d;
+            let imagined = probe(&predicted[at..at + d]);
+            group.windows += 1;
+            group.encoded_error += error(encoded);
+            group.imagined_error += error(imagined);
+            group.wrong_side += usize::from((imagined[0] > 0.0) != (truth[0] > 0.0));
+        }
+    }
+    println!("windows of {k} steps, {} held-out episodes", held_out.len());
+    for (group, name) in groups
+        .iter()
+        .zip(["through the door", "near the divider", "elsewhere"])
+    {
+        let n = group.windows.max(1) as f64;
+        println!(
+            "{name:18} {:6} windows  probe error: encoded {:.3} m, imagined {:.3} m  imagined on the wrong side {:.1}%",
+            group.windows,
+            group.encoded_error / n,
+            group.imagined_error / n,
+            100.0 * group.wrong_side as f64 / n
+        );
+    }
+    Ok(())
+}
+
+fn save_latents(path: &Path, data: &LatentEpisodes) -> Result<()> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    file.write_all(&(data.latents.len() as u32).to_le_bytes())?;
+    for (latents, hazards) in data.latents.iter().zip(&data.in_hazard) {
+        file.write_all(&(latents.len() as u32).to_le_bytes())?;
+        file.write_all(&(latents[0].len() as u32).to_le_bytes())?;
+        for value in latents.iter().flatten() {
+            file.write_all(&value.to_le_bytes())?;
+        }
+        file.write_all(&hazards.iter().map(|h| u8::from(*h)).collect::<Vec<u8>>())?;
+    }
+    Ok(())
+}
+
+fn load_latents(path: &Path) -> Result<LatentEpisodes> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    let mut cursor = Cursor {
+        bytes: &bytes,
+        at: 0,
+    };
+    let episodes = cursor.u32()?;
+    let mut out = LatentEpisodes::default();
+    for _ in 0..episodes {
+        let frames = cursor.u32()?;
+        let d = cursor.u32()?;
+        let values: Vec<f32> = cursor
+            .take(4 * frames * d)?
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        out.latents
+            .push(values.chunks(d).map(<[f32]>::to_vec).collect());
+        out.in_hazard
+            .push(cursor.take(frames)?.iter().map(|b| *b != 0).collect());
+    }
+    Ok(out)
+}
+
+/// Reads the cache front to back.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let slice = self
+            .bytes
+            .get(self.at..self.at + n)
+            .ok_or("the cache is truncated")?;
+        self.at += n;
+        Ok(slice)
+    }
+
+    fn u32(&mut self) -> Result<usize> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into()?) as usize)
+    }
+}
