@@ -24,8 +24,8 @@
 //! for the hindsight critic (50 episodes).
 //!
 //! Neither form is what holds two_rooms back: a critic regressed on the *true* shortest-path
-//! distance (privileged labels, encoder and imagined latents, rank correlation 0.96–0.97)
-//! planned to only 18–22% on the same model; its agent reaches the door and hovers in it.
+//! distance (privileged labels, encoder and imagined latents, rank correlation 0.95–0.97)
+//! planned to only 12–22% on the same model; its agent reaches the door and hovers in it.
 //! The model's prediction of the narrow door, not the cost's ranking, is what limits it.
 //!
 //! Used as the terminal cost of a short plan, it lets the planner see past walls, where raw
