@@ -272,6 +272,9 @@ fn truth_critic(
         }
     }
     let config = fit_config(spec, model, options)?;
+    if config.critic.quasimetric {
+        return Err("truth-critic regresses distances: quasimetric=true does not apply".into());
+    }
     let max = config.critic.max_steps as f32;
     let mut trainer = CriticTrainer::new(config.critic.clone(), device);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);

@@ -387,9 +387,22 @@ fn episodes_added_while_training_reach_the_replay_buffer() {
     assert!(learner.add_episode(episode(7, 16, &mut rng)));
     // Frames of another size are dropped by the learner, not mixed in.
     assert!(learner.add_episode(episode(5, 8, &mut rng)));
+    // Added episodes are taken before a step: two steps later both have been looked at.
+    let mut steps = 0;
+    while steps < 2 {
+        match learner
+            .events()
+            .recv_timeout(std::time::Duration::from_secs(30))
+        {
+            Ok(agent::train::LearnerEvent::Step { .. }) => steps += 1,
+            Ok(_) => {}
+            Err(err) => panic!("no learner step: {err}"),
+        }
+    }
     learner.request_stop();
     let summary = learner.join().expect("training runs");
     assert_eq!(summary.transitions_seen, 12 + 7);
+    assert_eq!(summary.episodes_added, 1);
 }
 
 #[test]

@@ -74,8 +74,9 @@ struct PracticeEpisode {
     success: bool,
     hazard_entries: u64,
     steps: u64,
-    /// The learner took it into its replay buffer.
-    learned_from: bool,
+    /// Handed to the learner's queue (the run's `learner.episodes_added` says how many
+    /// reached the replay buffer before training stopped).
+    handed_to_learner: bool,
 }
 
 /// The environment id of practice episodes in the replay buffer (the stream's are 0, 1, …).
@@ -249,6 +250,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "learner": {
             "steps": summary.steps,
             "transitions_seen": summary.transitions_seen,
+            "practice_episodes_learned_from": summary.episodes_added,
             "rolled_back": summary.rolled_back,
             "checkpoint": checkpoint.display().to_string(),
         },
@@ -270,7 +272,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         summary.steps,
         learning_s / 60.0,
         practice.len(),
-        practice.iter().filter(|p| p.learned_from).count(),
+        summary.episodes_added,
         args.eval_episodes
     );
     print!("{}", table.render());
@@ -399,7 +401,7 @@ fn act(
         );
         // What the actor did is data too: goal-directed episodes cross doors and press
         // against walls far more often than the random exploration does.
-        let learned_from = !args.no_practice_learning
+        let handed_to_learner = !args.no_practice_learning
             && learner.add_episode(Episode {
                 env_id: PRACTICE_ENV,
                 seed,
@@ -414,7 +416,7 @@ fn act(
             success,
             hazard_entries,
             steps,
-            learned_from,
+            handed_to_learner,
         });
     }
     bar.finish_and_clear();

@@ -53,10 +53,10 @@ pub struct EvalArgs {
 /// The learned planner's budget.
 #[derive(Clone, Debug, Args)]
 pub struct PlannerArgs {
-    /// CEM candidate sequences per iteration.
+    /// Candidate sequences per iteration (CEM or MPPI).
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
-    /// CEM iterations per decision.
+    /// Iterations per decision (CEM or MPPI).
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
     /// The optimiser over action sequences.
@@ -205,9 +205,25 @@ pub fn ensure_cost_models(
 ) -> anyhow::Result<CostModels> {
     let dir = cost_models_dir(checkpoint_dir);
     if let Some(models) = CostModels::load(&dir, device).map_err(anyhow::Error::msg)? {
+        let kind = |quasimetric: bool| {
+            if quasimetric {
+                "quasimetric"
+            } else {
+                "hindsight"
+            }
+        };
+        if models.config.critic.quasimetric != args.quasimetric_critic {
+            bail!(
+                "{} holds a {} critic but a {} one was asked for; delete that folder to fit it again, or change --quasimetric-critic",
+                dir.display(),
+                kind(models.config.critic.quasimetric),
+                kind(args.quasimetric_critic)
+            );
+        }
         // Saved models win over --fit-episodes/--critic-steps: say so, and how to refit.
         eprintln!(
-            "using the critic and guardrail saved in {} ({} episodes, {} critic steps); delete that folder to fit them again with other settings",
+            "using the {} critic and guardrail saved in {} ({} episodes, {} critic steps); delete that folder to fit them again with other settings",
+            kind(models.config.critic.quasimetric),
             dir.display(),
             models.report.episodes,
             models.config.critic_steps

@@ -106,6 +106,8 @@ pub struct LearnerSummary {
     pub checkpoint: PathBuf,
     /// Transitions the buffer received.
     pub transitions_seen: u64,
+    /// Episodes added by [`Learner::add_episode`] that reached the buffer while it trained.
+    pub episodes_added: u64,
     /// Steps rolled back for a non-finite loss.
     pub rolled_back: u64,
 }
@@ -168,7 +170,8 @@ impl Learner {
     /// Hands a whole episode (the actor's practice, say) to the replay buffer, where it is
     /// sampled like the stream's; its frames must have the stream's size. Never blocks:
     /// returns `false`, dropping the episode, while the learner has `EPISODE_QUEUE` episodes
-    /// still to take or has ended.
+    /// still to take or has stopped training. An episode still queued when training stops is
+    /// dropped too: [`LearnerSummary::episodes_added`] counts those that were learned from.
     pub fn add_episode(&self, episode: Episode) -> bool {
         self.episodes.try_send(episode).is_ok()
     }
@@ -255,8 +258,9 @@ struct Inputs {
 }
 
 impl Inputs {
-    /// Moves the episodes handed over so far into `replay`.
-    fn take_episodes(&self, replay: &mut ReplayBuffer) {
+    /// Moves the episodes handed over so far into `replay`; returns how many.
+    fn take_episodes(&self, replay: &mut ReplayBuffer) -> u64 {
+        let mut taken = 0;
         while let Ok(episode) = self.episodes.try_recv() {
             let (height, width) = replay.frame_size();
             if episode.frames.len() != (episode.steps() + 1) * height * width * 3 {
@@ -268,7 +272,9 @@ impl Inputs {
                 continue;
             }
             replay.push_episode(episode, height, width);
+            taken += 1;
         }
+        taken
     }
 }
 
@@ -295,6 +301,7 @@ fn run(
     let batch_size = trainer.config().batch_size;
     let started = Instant::now();
     let mut frames_seen = 0u64;
+    let mut episodes_added = 0u64;
     let mut rolled_back = 0u64;
     weights.publish(trainer.step_count(), trainer.snapshot());
 
@@ -327,7 +334,7 @@ fn run(
         {
             break;
         }
-        inputs.take_episodes(&mut replay);
+        episodes_added += inputs.take_episodes(&mut replay);
         for _ in 0..config.stream_batches_per_step {
             let Some(live) = &stream else { break };
             match live.recv_timeout(Duration::from_millis(1)) {
@@ -383,7 +390,8 @@ fn run(
         }
     }
     let _ = metrics.flush();
-    inputs.take_episodes(&mut replay);
+    // No more training: refuse further episodes (queued ones are dropped, not counted).
+    drop(inputs.episodes);
     let checkpoint = trainer.save_checkpoint(&config.run_dir)?;
     weights.publish(trainer.step_count(), trainer.snapshot());
     let _ = events.try_send(LearnerEvent::Checkpoint(checkpoint.clone()));
@@ -397,6 +405,7 @@ fn run(
         steps: trainer.step_count(),
         checkpoint,
         transitions_seen: replay.transitions_seen(),
+        episodes_added,
         rolled_back,
     })
 }
