@@ -137,6 +137,19 @@ fn demo_then_eval_end_to_end() {
         "{}",
         stdout(&output)
     );
+
+    // The saved critic is a hindsight one: asking for a quasimetric says so instead of
+    // silently evaluating the other kind.
+    let mut quasimetric = base.to_vec();
+    quasimetric.push("--quasimetric-critic");
+    quasimetric.extend(FAST);
+    let output = kennel(&quasimetric, dir.path());
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("holds a hindsight critic but a quasimetric one was asked for"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
