@@ -28,7 +28,8 @@ use std::sync::Arc;
 use agent::eval::cost_diagnostic;
 use agent::model::JepaModel;
 use agent::plan::{
-    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, encode_frames,
+    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, cosine_decay,
+    encode_frames,
 };
 use agent::train::load_model;
 use burn::prelude::*;
@@ -295,8 +296,7 @@ fn truth_critic(
             batch.steps.push(labels[i].min(max));
             batch.chain.push(false);
         }
-        let progress = step as f64 / config.critic_steps as f64;
-        let decay = 0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        let decay = cosine_decay(step as f64 / config.critic_steps as f64);
         trainer.train_step(&batch, config.learning_rate * decay);
     }
     let critic = trainer.critic();

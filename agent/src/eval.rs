@@ -443,7 +443,7 @@ pub fn cost_diagnostic(
         let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
         let cost: Vec<f32> = match critic {
             Some(critic) => critic
-                .steps(z, g.expand([n, d]))
+                .steps_to(z, g)
                 .into_data()
                 .try_to_vec::<f32>()
                 .unwrap_or_default(),

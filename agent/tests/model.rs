@@ -622,6 +622,19 @@ fn the_quasimetric_critic_learns_shortest_paths_round_a_bend() {
         )
         .into_scalar::<f32>();
     assert!((0.3..2.0).contains(&one), "one cell costs {one} steps");
+    // One goal for many latents (the planner's case) gives the same distances.
+    let from: Vec<f32> = (0..CELLS).flat_map(|c| cell_latent(c, &mut rng)).collect();
+    let z = Tensor::<2>::from_data(TensorData::new(from, [CELLS, 8]), &device());
+    let g = Tensor::<2>::from_data(TensorData::new(cell_latent(3, &mut rng), [1, 8]), &device());
+    let expanded: Vec<f32> = critic
+        .steps(z.clone(), g.clone().expand([CELLS, 8]))
+        .into_data()
+        .try_to_vec()
+        .expect("vec");
+    let once: Vec<f32> = critic.steps_to(z, g).into_data().try_to_vec().expect("vec");
+    for (a, b) in expanded.iter().zip(&once) {
+        assert!((a - b).abs() < 1e-4, "{a} against {b}");
+    }
 }
 
 #[test]

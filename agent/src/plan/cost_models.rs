@@ -168,6 +168,12 @@ pub fn encode_frames(
     out
 }
 
+/// The critic's learning-rate factor at `progress` (0 to 1) through its fit: a cosine from 1
+/// down to 1% (the critic's ranking varied between seeds with a constant rate).
+pub fn cosine_decay(progress: f64) -> f64 {
+    0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos())
+}
+
 /// How the cost models are fitted.
 #[derive(Config, Debug)]
 pub struct CostModelsConfig {
@@ -285,10 +291,7 @@ impl CostModels {
             let Some(batch) = source.sample(&mut rng, config.batch, &config.critic) else {
                 break;
             };
-            // Cosine decay to 1%: the critic's ranking varied between seeds with a constant rate.
-            let progress_fraction = step as f64 / config.critic_steps.max(1) as f64;
-            let decay =
-                0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress_fraction).cos());
+            let decay = cosine_decay(step as f64 / config.critic_steps.max(1) as f64);
             losses.push(critic.train_step(&batch, config.learning_rate * decay));
             if step % 50 == 0 {
                 progress(step as f64 / total.max(1) as f64);

@@ -131,7 +131,7 @@ impl Critic {
     /// - `latent`, `goal`: `[batch, latent_dim]` → `[batch]`
     pub fn forward_normalised(&self, latent: Tensor<2>, goal: Tensor<2>) -> Tensor<1> {
         if let Some(reversible) = self.quasimetric {
-            return self.quasimetric(latent, goal, reversible);
+            return quasimetric(self.embed(latent), self.embed(goal), reversible);
         }
         let [batch, _] = latent.dims();
         let x = Tensor::cat(vec![latent.clone(), goal.clone(), latent - goal], 1); // [batch, 3d]
@@ -150,28 +150,6 @@ impl Critic {
         self.out.forward(x)
     }
 
-    /// Reversible: the Euclidean distance between embeddings. Otherwise half the embedding
-    /// is measured that way and the other half by its largest rise from latent to goal
-    /// (a quasimetric: going back may cost more).
-    ///
-    /// # Shapes
-    /// - `latent`, `goal`: `[batch, latent_dim]` → `[batch]`
-    fn quasimetric(&self, latent: Tensor<2>, goal: Tensor<2>, reversible: bool) -> Tensor<1> {
-        let [batch, _] = latent.dims();
-        let difference = self.embed(goal) - self.embed(latent); // [batch, embedding]
-        let euclidean = |d: Tensor<2>| (d.powi_scalar(2).sum_dim(1) + 1e-8).sqrt().reshape([batch]);
-        if reversible {
-            return euclidean(difference);
-        }
-        let width = difference.dims()[1];
-        let half = width / 2;
-        let symmetric = euclidean(difference.clone().narrow(1, 0, half));
-        let rise = burn::tensor::activation::relu(difference.narrow(1, half, width - half))
-            .max_dim(1)
-            .reshape([batch]);
-        symmetric + rise
-    }
-
     /// Estimated steps from each latent to its goal.
     ///
     /// # Shapes
@@ -180,6 +158,45 @@ impl Critic {
         self.forward_normalised(latent, goal)
             .mul_scalar(self.max_steps)
     }
+
+    /// Estimated steps from each latent to one goal (the planner's case: every imagined
+    /// step against the goal image). The quasimetric embeds the goal once, not per row.
+    ///
+    /// # Shapes
+    /// - `latent`: `[batch, latent_dim]`, `goal`: `[1, latent_dim]` → `[batch]`
+    pub fn steps_to(&self, latent: Tensor<2>, goal: Tensor<2>) -> Tensor<1> {
+        let [batch, d] = latent.dims();
+        let normalised = match self.quasimetric {
+            Some(reversible) => {
+                let goal = self.embed(goal);
+                let width = goal.dims()[1];
+                quasimetric(self.embed(latent), goal.expand([batch, width]), reversible)
+            }
+            None => self.forward_normalised(latent, goal.expand([batch, d])),
+        };
+        normalised.mul_scalar(self.max_steps)
+    }
+}
+
+/// Reversible: the Euclidean distance between embeddings. Otherwise half the embedding is
+/// measured that way and the other half by its largest rise from latent to goal (a
+/// quasimetric: going back may cost more).
+///
+/// # Shapes
+/// - `latent`, `goal`: `[batch, embedding]` → `[batch]`
+fn quasimetric(latent: Tensor<2>, goal: Tensor<2>, reversible: bool) -> Tensor<1> {
+    let [batch, width] = latent.dims();
+    let difference = goal - latent; // [batch, embedding]
+    let euclidean = |d: Tensor<2>| (d.powi_scalar(2).sum_dim(1) + 1e-8).sqrt().reshape([batch]);
+    if reversible {
+        return euclidean(difference);
+    }
+    let half = width / 2;
+    let symmetric = euclidean(difference.clone().narrow(1, 0, half));
+    let rise = burn::tensor::activation::relu(difference.narrow(1, half, width - half))
+        .max_dim(1)
+        .reshape([batch]);
+    symmetric + rise
 }
 
 /// Latent trajectories to learn from: each episode's latents, `[steps + 1][latent_dim]`.

@@ -94,9 +94,8 @@ impl<'a> GoalCost<'a> {
     /// The critic's estimate at every imagined step (weighted) and at the last one.
     fn critic_costs(&self, critic: &Critic, imagined: Tensor<3>) -> Vec<f32> {
         let [s, h, d] = imagined.dims();
-        let goal = self.goal.clone().expand([s * h, d]);
         let steps: Vec<f32> = critic
-            .steps(imagined.reshape([s * h, d]), goal)
+            .steps_to(imagined.reshape([s * h, d]), self.goal.clone())
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default();

@@ -12,7 +12,7 @@ mod optimizer;
 
 pub use self::cost_models::{
     CostModels, CostModelsConfig, FitReport, LabelledEpisode, LatentEpisodes, collect_exploration,
-    encode_frames,
+    cosine_decay, encode_frames,
 };
 pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
 pub use self::goal_cost::{GoalCost, GoalCostConfig, decide};
