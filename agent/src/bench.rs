@@ -27,6 +27,9 @@ pub struct TrainBenchRow {
     pub batch: usize,
     /// One optimiser step (forward, backward, update), milliseconds.
     pub train_step_ms: f64,
+    /// Scoring four candidate sequences per batch sequence for hard-sequence selection
+    /// ([`Trainer::rollout_errors`]), milliseconds; `None` for the reference model.
+    pub score_pool4_ms: Option<f64>,
     /// Encoding 64 frames without gradients, milliseconds.
     pub encode_ms_b64: f64,
     /// One predictor call on 512 latents (the planner's inner loop), milliseconds.
@@ -86,6 +89,10 @@ pub fn bench_default(k: usize, batch: usize, repeats: usize, device: &Device) ->
     let train_step_ms = time_ms(repeats, || {
         let _ = trainer.train_step(&data, 0.5);
     });
+    let pool = random_batch(&mut rng, 4 * batch, k);
+    let score_pool4_ms = Some(time_ms(repeats, || {
+        let _ = trainer.rollout_errors(&pool);
+    }));
     let model = trainer.snapshot();
     let frames = random_batch(&mut rng, 64, 0).frames;
     let encode_ms_b64 = time_ms(repeats, || {
@@ -103,6 +110,7 @@ pub fn bench_default(k: usize, batch: usize, repeats: usize, device: &Device) ->
         k,
         batch,
         train_step_ms,
+        score_pool4_ms,
         encode_ms_b64,
         predict_ms_b512,
     }
@@ -210,6 +218,7 @@ pub fn bench_reference(k: usize, batch: usize, repeats: usize, device: &Device) 
         k,
         batch,
         train_step_ms,
+        score_pool4_ms: None,
         encode_ms_b64,
         predict_ms_b512,
     }

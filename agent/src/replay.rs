@@ -52,6 +52,30 @@ pub struct SequenceBatch {
     pub actions: Vec<f32>,
 }
 
+impl SequenceBatch {
+    /// The sequences at `indices` (in that order), as a batch of their own.
+    pub fn select(&self, indices: &[usize]) -> SequenceBatch {
+        let frame_bytes = self.height * self.width * 3;
+        let sequence_bytes = self.frames_per_sequence * frame_bytes;
+        let sequence_actions = self.frames_per_sequence.saturating_sub(1) * 2;
+        let mut out = SequenceBatch {
+            batch: indices.len(),
+            frames_per_sequence: self.frames_per_sequence,
+            height: self.height,
+            width: self.width,
+            frames: Vec::with_capacity(indices.len() * sequence_bytes),
+            actions: Vec::with_capacity(indices.len() * sequence_actions),
+        };
+        for &i in indices {
+            out.frames
+                .extend_from_slice(&self.frames[i * sequence_bytes..(i + 1) * sequence_bytes]);
+            out.actions
+                .extend_from_slice(&self.actions[i * sequence_actions..(i + 1) * sequence_actions]);
+        }
+        out
+    }
+}
+
 /// Where an environment's current episode goes on.
 #[derive(Clone, Copy, Debug)]
 struct OpenEpisode {

@@ -205,6 +205,44 @@ fn a_tiny_model_overfits_a_fixed_batch() {
 }
 
 #[test]
+fn rollout_errors_single_out_the_sequences_the_model_gets_wrong() {
+    let config = TrainConfig::new()
+        .with_model(tiny(2))
+        .with_batch_size(8)
+        .with_warmup_steps(5)
+        .with_learning_rate(3e-3);
+    let mut trainer = Trainer::new(config, &device()).expect("trainer");
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let data = batch(&mut rng, 8, 2, 16);
+    for i in 0..150 {
+        trainer.train_step(&data, i as f64 / 150.0).expect("step");
+    }
+    // The same starts and actions, but every other sequence ends on a frame it never led to.
+    let mut surprising = data.clone();
+    let sequence = 3 * 16 * 16 * 3;
+    for s in (1..8).step_by(2) {
+        let last = &mut surprising.frames[s * sequence + 2 * 16 * 16 * 3..(s + 1) * sequence];
+        last.iter_mut()
+            .for_each(|b| *b = rng.random_range(0..=255u8));
+    }
+    let learned = trainer.rollout_errors(&data);
+    let scored = trainer.rollout_errors(&surprising);
+    assert_eq!(scored.len(), 8);
+    for s in 0..8 {
+        if s % 2 == 0 {
+            assert_eq!(scored[s], learned[s], "sequence {s} is unchanged");
+        } else {
+            assert!(
+                scored[s] > 2.0 * learned[s],
+                "sequence {s}: an unseen last frame scored {} against {} for the learned one",
+                scored[s],
+                learned[s]
+            );
+        }
+    }
+}
+
+#[test]
 fn checkpoints_round_trip_exactly_and_resume_the_same_step() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = TrainConfig::new()
@@ -329,6 +367,8 @@ fn a_short_streamed_run_trains_and_publishes_weights() {
         min_transitions: 64,
         snapshot_every: 2,
         checkpoint_every: 4,
+        // Hard-sequence selection on: 12 candidates scored per step of 4.
+        sequence_pool: 3,
         ..LearnerConfig::default()
     };
     let learner = Learner::spawn(trainer, ReplayBuffer::new(64 << 20), Some(stream), config)

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use agent::ReplayBuffer;
+use agent::{ReplayBuffer, SequenceBatch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sim::stream::{StreamConfig, spawn};
@@ -115,4 +115,21 @@ fn evicting_an_open_episode_keeps_the_rest_of_it_whole() {
     assert!(steps.iter().sum::<usize>() >= 40, "{steps:?}");
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     assert!(buffer.sample(&mut rng, 4, 5).is_some());
+}
+
+#[test]
+fn selecting_sequences_keeps_each_with_its_own_actions() {
+    // Three sequences of 2 frames (1×1 pixels): sequence i's bytes are all i, its action (i, -i).
+    let batch = SequenceBatch {
+        batch: 3,
+        frames_per_sequence: 2,
+        height: 1,
+        width: 1,
+        frames: (0..3u8).flat_map(|i| [i; 6]).collect(),
+        actions: (0..3).flat_map(|i| [i as f32, -(i as f32)]).collect(),
+    };
+    let picked = batch.select(&[2, 0]);
+    assert_eq!(picked.batch, 2);
+    assert_eq!(picked.frames, [[2u8; 6], [0u8; 6]].concat());
+    assert_eq!(picked.actions, [2.0, -2.0, 0.0, -0.0]);
 }

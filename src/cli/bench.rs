@@ -103,12 +103,15 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::Value::Object(object));
             } else {
                 println!(
-                    "| model | k | sequences | train step (ms) | encode 64 frames (ms) | predictor, batch 512 (ms) |"
+                    "| model | k | sequences | train step (ms) | score 4× as many (ms) | encode 64 frames (ms) | predictor, batch 512 (ms) |"
                 );
-                println!("|---|---|---|---|---|---|");
+                println!("|---|---|---|---|---|---|---|");
                 for (name, row) in &rows {
+                    let score = row
+                        .score_pool4_ms
+                        .map_or_else(|| "–".to_owned(), |ms| format!("{ms:.0}"));
                     println!(
-                        "| {name} | {} | {} | {:.0} | {:.1} | {:.2} |",
+                        "| {name} | {} | {} | {:.0} | {score} | {:.1} | {:.2} |",
                         row.k, row.batch, row.train_step_ms, row.encode_ms_b64, row.predict_ms_b512
                     );
                 }

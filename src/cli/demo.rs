@@ -60,6 +60,10 @@ pub struct DemoArgs {
     /// exploration only).
     #[arg(long)]
     no_practice_learning: bool,
+    /// Hard-sequence selection: candidate sequences scored per training sequence (1:
+    /// uniform replay). Half of each batch is the worst-predicted of the candidates.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    sequence_pool: u64,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -157,6 +161,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         LearnerConfig {
             run_dir: args.out.clone(),
             max_duration: Some(budget),
+            sequence_pool: args.sequence_pool as usize,
             ..LearnerConfig::default()
         },
     )?;
@@ -252,6 +257,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "transitions_seen": summary.transitions_seen,
             "practice_episodes_learned_from": summary.episodes_added,
             "rolled_back": summary.rolled_back,
+            "sequence_pool": args.sequence_pool,
             "checkpoint": checkpoint.display().to_string(),
         },
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },

@@ -9,11 +9,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
+use rand::RngExt;
 use sim::stream::TransitionStream;
 
 use super::{StepReport, TrainError, Trainer};
 use crate::model::JepaModel;
-use crate::{Episode, ReplayBuffer};
+use crate::{Episode, ReplayBuffer, SequenceBatch};
 
 /// When the learner stops and how it feeds and reports.
 #[derive(Clone, Debug)]
@@ -34,6 +35,12 @@ pub struct LearnerConfig {
     pub snapshot_every: u64,
     /// Write a checkpoint every this many steps (and always at the end).
     pub checkpoint_every: u64,
+    /// Hard-sequence selection: candidates sampled per training sequence (1: uniform
+    /// sampling). With `p > 1`, `p · batch` sequences are scored by
+    /// [`Trainer::rollout_errors`] and the batch is the worst-predicted half of it plus a
+    /// uniform draw from the rest: rare events the model gets wrong (a door crossed, a wall
+    /// hit) come back more often than their share of the buffer.
+    pub sequence_pool: usize,
 }
 
 impl Default for LearnerConfig {
@@ -47,6 +54,7 @@ impl Default for LearnerConfig {
             stream_batches_per_step: 2,
             snapshot_every: 50,
             checkpoint_every: 500,
+            sequence_pool: 1,
         }
     }
 }
@@ -344,8 +352,9 @@ fn run(
             }
         }
         let batch = loop {
-            if let Some(batch) = replay.sample(trainer.rng(), batch_size, k + 1) {
-                break batch;
+            let pool = batch_size * config.sequence_pool.max(1);
+            if let Some(candidates) = replay.sample(trainer.rng(), pool, k + 1) {
+                break select_hard_sequences(&mut trainer, candidates, batch_size);
             }
             // Nothing long enough yet: wait for the stream, if there is one.
             let Some(live) = &stream else {
@@ -408,6 +417,31 @@ fn run(
         episodes_added,
         rolled_back,
     })
+}
+
+/// The training batch out of `candidates`: the `batch / 2` sequences the model predicts worst,
+/// then uniform picks from the rest (so the batch still covers the buffer). All of them when
+/// there are no more than `batch`.
+fn select_hard_sequences(
+    trainer: &mut Trainer,
+    candidates: SequenceBatch,
+    batch: usize,
+) -> SequenceBatch {
+    if candidates.batch <= batch {
+        return candidates;
+    }
+    let errors = trainer.rollout_errors(&candidates);
+    let mut order: Vec<usize> = (0..candidates.batch).collect();
+    // Worst first; ties (and NaN, which a diverging model would produce) by index.
+    order.sort_by(|a, b| errors[*b].total_cmp(&errors[*a]).then(a.cmp(b)));
+    let hard = batch / 2;
+    let mut chosen: Vec<usize> = order[..hard].to_vec();
+    let mut rest = order[hard..].to_vec();
+    for _ in hard..batch {
+        let pick = trainer.rng().random_range(0..rest.len());
+        chosen.push(rest.swap_remove(pick));
+    }
+    candidates.select(&chosen)
 }
 
 /// Stops the producer, if any; its own error (a sampling failure, a NaN action) ends training.

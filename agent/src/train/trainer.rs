@@ -212,6 +212,46 @@ impl Trainer {
         self.poisoned_steps = steps;
     }
 
+    /// How badly the current model predicts each sequence of `batch`: the mean squared
+    /// distance between the predictor's open-loop rollout from the first frame's latent, through
+    /// the sequence's actions, and the last frame's latent. Only the first and last frames go
+    /// through the encoder, so scoring a sequence costs about a tenth of training on it.
+    ///
+    /// # Shapes
+    /// `batch`: `batch.batch` sequences of `k + 1` frames → one error per sequence.
+    pub fn rollout_errors(&self, batch: &SequenceBatch) -> Vec<f32> {
+        let (n, frames) = (batch.batch, batch.frames_per_sequence);
+        if n == 0 || frames < 2 {
+            return vec![0.0; n];
+        }
+        let k = frames - 1;
+        let frame_bytes = batch.height * batch.width * 3;
+        let mut ends = Vec::with_capacity(2 * n * frame_bytes);
+        for sequence in batch.frames.chunks_exact(frames * frame_bytes) {
+            ends.extend_from_slice(&sequence[..frame_bytes]); // first frames, then last frames
+        }
+        for sequence in batch.frames.chunks_exact(frames * frame_bytes) {
+            ends.extend_from_slice(&sequence[k * frame_bytes..]);
+        }
+        // The inference copy on the plain device: no autodiff graph is recorded.
+        let (model, device) = (self.model.valid(), self.device.clone().inner());
+        let images = frames_to_tensor(&ends, 2 * n, batch.height, batch.width, &device);
+        let latents = model.encoder.forward(images); // [2n, d]
+        let first = latents.clone().narrow(0, 0, n);
+        let last = latents.narrow(0, n, n);
+        let actions =
+            Tensor::<3>::from_data(TensorData::new(batch.actions.clone(), [n, k, 2]), &device);
+        let predicted = model
+            .rollout(first, actions)
+            .narrow(1, k - 1, 1)
+            .squeeze_dim::<2>(1); // [n, d]
+        let errors = (predicted - last).powi_scalar(2).mean_dim(1); // [n, 1]
+        errors
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_else(|_| vec![0.0; n])
+    }
+
     /// One optimiser step on `batch`; `progress ∈ [0, 1]` drives the cosine schedule.
     pub fn train_step(
         &mut self,
