@@ -166,4 +166,10 @@ fn bench_train_prints_both_models() {
             assert!(value > 0.0 && value.is_finite());
         }
     }
+    assert!(
+        report["default"]["score_pool4_ms"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0)
+    );
+    assert!(report["reference"]["score_pool4_ms"].is_null());
 }

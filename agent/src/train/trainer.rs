@@ -215,7 +215,8 @@ impl Trainer {
     /// How badly the current model predicts each sequence of `batch`: the mean squared
     /// distance between the predictor's open-loop rollout from the first frame's latent, through
     /// the sequence's actions, and the last frame's latent. Only the first and last frames go
-    /// through the encoder, so scoring a sequence costs about a tenth of training on it.
+    /// through the encoder, so scoring a sequence of k + 1 = 5 frames costs about an eighth of
+    /// training on it (half a training step for four candidates per sequence).
     ///
     /// # Shapes
     /// `batch`: `batch.batch` sequences of `k + 1` frames → one error per sequence.
@@ -249,7 +250,11 @@ impl Trainer {
         errors
             .into_data()
             .try_to_vec::<f32>()
-            .unwrap_or_else(|_| vec![0.0; n])
+            .unwrap_or_else(|err| {
+                // Equal scores: selection falls back to uniform sampling.
+                tracing::warn!("rollout errors unreadable ({err:?}); sampling uniformly");
+                vec![0.0; n]
+            })
     }
 
     /// One optimiser step on `batch`; `progress ∈ [0, 1]` drives the cosine schedule.
