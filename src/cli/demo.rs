@@ -47,7 +47,9 @@ pub struct DemoArgs {
     /// Fraction of the learning time spent exploring before the actor starts planning.
     #[arg(long, default_value_t = 0.6)]
     explore_fraction: f64,
-    /// Seed of the weights, the data, the episodes and every random choice.
+    /// Seed of the weights, the data, the episodes and every random choice. The final
+    /// evaluation runs on master seed SEED + 1000 (`kennel eval --seeds` with that number
+    /// replays its episodes; compare runs of different seeds on one master seed).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Simulated environments feeding the learner.
