@@ -21,7 +21,6 @@
 
 use std::collections::HashMap;
 use std::error::Error;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -401,62 +400,19 @@ fn door(
     Ok(())
 }
 
+/// The encoded exploration as a postcard file.
 fn save_latents(path: &Path, data: &LatentEpisodes) -> Result<()> {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    file.write_all(&(data.latents.len() as u32).to_le_bytes())?;
-    for (latents, hazards) in data.latents.iter().zip(&data.in_hazard) {
-        file.write_all(&(latents.len() as u32).to_le_bytes())?;
-        file.write_all(&(latents[0].len() as u32).to_le_bytes())?;
-        for value in latents.iter().flatten() {
-            file.write_all(&value.to_le_bytes())?;
-        }
-        file.write_all(&hazards.iter().map(|h| u8::from(*h)).collect::<Vec<u8>>())?;
-    }
+    std::fs::write(path, postcard::to_stdvec(data)?)?;
     Ok(())
 }
 
 fn load_latents(path: &Path) -> Result<LatentEpisodes> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
-    let mut cursor = Cursor {
-        bytes: &bytes,
-        at: 0,
-    };
-    let episodes = cursor.u32()?;
-    let mut out = LatentEpisodes::default();
-    for _ in 0..episodes {
-        let frames = cursor.u32()?;
-        let d = cursor.u32()?;
-        let values: Vec<f32> = cursor
-            .take(4 * frames * d)?
-            .chunks(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        out.latents
-            .push(values.chunks(d).map(<[f32]>::to_vec).collect());
-        out.in_hazard
-            .push(cursor.take(frames)?.iter().map(|b| *b != 0).collect());
-    }
-    Ok(out)
-}
-
-/// Reads the cache front to back.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let slice = self
-            .bytes
-            .get(self.at..self.at + n)
-            .ok_or("the cache is truncated")?;
-        self.at += n;
-        Ok(slice)
-    }
-
-    fn u32(&mut self) -> Result<usize> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into()?) as usize)
-    }
+    let bytes = std::fs::read(path)?;
+    postcard::from_bytes(&bytes).map_err(|e| {
+        format!(
+            "{}: not a latent cache ({e}); delete it to encode again",
+            path.display()
+        )
+        .into()
+    })
 }

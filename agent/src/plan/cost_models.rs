@@ -85,7 +85,8 @@ fn explore_episode(
 }
 
 /// Exploration encoded by one model: per episode, each frame's latent and hazard flag.
-#[derive(Clone, Debug, Default)]
+/// Serialisable, so experiments can keep it between runs (encoding takes minutes).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LatentEpisodes {
     /// `[episode][frame][latent_dim]`.
     pub latents: Vec<Vec<Vec<f32>>>,
