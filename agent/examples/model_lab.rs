@@ -276,6 +276,7 @@ fn truth_critic(
         return Err("truth-critic regresses distances: quasimetric=true does not apply".into());
     }
     let max = config.critic.max_steps as f32;
+    device.seed(config.seed);
     let mut trainer = CriticTrainer::new(config.critic.clone(), device);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     for step in 0..config.critic_steps {

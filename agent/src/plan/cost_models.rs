@@ -196,7 +196,7 @@ pub struct CostModelsConfig {
     /// AdamW learning rate of both.
     #[config(default = 1e-3)]
     pub learning_rate: f64,
-    /// Seed of the sampling.
+    /// Seed of the sampling and of the critic's and guardrail's initial weights.
     #[config(default = 0)]
     pub seed: u64,
 }
@@ -268,6 +268,9 @@ impl CostModels {
         progress: &mut dyn FnMut(f64),
     ) -> Self {
         let started = Instant::now();
+        // The critic's and the guardrail's initial weights come from the backend's random
+        // generator: seeded, so the same data and config fit the same models.
+        device.seed(config.seed);
         let d = config.critic.latent_dim;
         let (trajectories, hazards) = (&data.latents, &data.in_hazard);
         let (mut inside, mut outside) = (Vec::new(), Vec::new());
