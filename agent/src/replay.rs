@@ -255,6 +255,34 @@ impl ReplayBuffer {
         batch: usize,
         frames_per_sequence: usize,
     ) -> Option<SequenceBatch> {
+        self.sample_grouped(rng, batch, frames_per_sequence, 1)
+    }
+
+    /// Like [`ReplayBuffer::sample`], but in pairs: sequences `2i` and `2i + 1` are two
+    /// windows of the same episode, each start drawn uniformly within it (episodes drawn in
+    /// proportion to their windows, as by `sample`). What the two windows share is what stays
+    /// fixed in an episode (a door's position), which the episode-context loss teaches the
+    /// encoder to keep (`JepaConfig::context`). `batch` must be even.
+    pub fn sample_pairs(
+        &self,
+        rng: &mut impl rand::Rng,
+        batch: usize,
+        frames_per_sequence: usize,
+    ) -> Option<SequenceBatch> {
+        if !batch.is_multiple_of(2) {
+            return None;
+        }
+        self.sample_grouped(rng, batch, frames_per_sequence, 2)
+    }
+
+    /// `batch / group` episodes, `group` windows from each.
+    fn sample_grouped(
+        &self,
+        rng: &mut impl rand::Rng,
+        batch: usize,
+        frames_per_sequence: usize,
+        group: usize,
+    ) -> Option<SequenceBatch> {
         let k = frames_per_sequence.checked_sub(1)?;
         let mut cumulative = Vec::with_capacity(self.episodes.len());
         let mut total = 0usize;
@@ -276,17 +304,26 @@ impl ReplayBuffer {
             frames: Vec::with_capacity(batch * frames_per_sequence * frame_bytes),
             actions: Vec::with_capacity(batch * k * 2),
         };
-        for _ in 0..batch {
+        for _ in 0..batch / group {
             let pick = rng.random_range(0..total);
             let index = cumulative.partition_point(|c| *c <= pick);
             let before = if index == 0 { 0 } else { cumulative[index - 1] };
-            let start = pick - before;
+            let windows = cumulative[index] - before;
             let episode = &self.episodes[index];
-            out.frames.extend_from_slice(
-                &episode.frames[start * frame_bytes..(start + frames_per_sequence) * frame_bytes],
-            );
-            for action in &episode.actions[start..start + k] {
-                out.actions.extend_from_slice(action);
+            for member in 0..group {
+                // The first window is the one picked; the others are drawn within its episode.
+                let start = if member == 0 {
+                    pick - before
+                } else {
+                    rng.random_range(0..windows)
+                };
+                out.frames.extend_from_slice(
+                    &episode.frames
+                        [start * frame_bytes..(start + frames_per_sequence) * frame_bytes],
+                );
+                for action in &episode.actions[start..start + k] {
+                    out.actions.extend_from_slice(action);
+                }
             }
         }
         Some(out)

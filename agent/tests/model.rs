@@ -7,9 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use agent::model::{
-    ActionConditioning, ConvEncoderConfig, InverseDynamicsConfig, JepaConfig, PredictorConfig,
-    RegularizerConfig, SigregConfig, VicregConfig, frames_to_tensor, sigreg_directions,
-    sigreg_loss, vicreg_terms,
+    ActionConditioning, ConvEncoderConfig, EpisodeContextConfig, InverseDynamicsConfig, JepaConfig,
+    PredictorConfig, RegularizerConfig, SigregConfig, VicregConfig, frames_to_tensor,
+    sigreg_directions, sigreg_loss, vicreg_terms,
 };
 use agent::train::{Learner, LearnerConfig, TrainConfig, TrainError, Trainer};
 use agent::{ReplayBuffer, SequenceBatch};
@@ -830,4 +830,200 @@ fn hindsight_pairs_pay_for_the_time_their_walk_spent_in_hazards() {
         .sample(&mut rng, 200, &config.with_reversible(false))
         .expect("pairs");
     assert!((0..200).all(|i| batch.goals[i] >= batch.latents[i]));
+}
+
+/// Frames of a synthetic world whose episodes differ by a fixed bar (the "door") and whose
+/// frames differ by a moving square (the "agent"): `[side, side, 3]` bytes per frame.
+fn bar_and_square(bar_column: usize, square: (usize, usize), side: usize) -> Vec<u8> {
+    let mut frame = vec![40u8; side * side * 3];
+    for row in 0..side {
+        let p = (row * side + bar_column) * 3;
+        // Faint beside the square, as a door is beside the agent in the latent's loss.
+        frame[p..p + 3].copy_from_slice(&[160, 60, 60]);
+    }
+    for (dr, dc) in [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (2, 0),
+        (2, 1),
+        (2, 2),
+    ] {
+        let p = ((square.0 + dr) * side + square.1 + dc) * 3;
+        frame[p..p + 3].copy_from_slice(&[250, 250, 250]);
+    }
+    frame
+}
+
+/// `pairs` episodes with a random bar each, two windows of `k + 1` frames per episode: the
+/// square starts anywhere and each action moves it by up to two pixels per axis (so the
+/// predictor and the inverse-dynamics head want the square in the latent). The layout
+/// `ReplayBuffer::sample_pairs` produces.
+fn paired_batch(rng: &mut ChaCha8Rng, pairs: usize, k: usize, side: usize) -> SequenceBatch {
+    let (mut frames, mut actions) = (Vec::new(), Vec::new());
+    let limit = (side - 3) as f32;
+    for _ in 0..pairs {
+        let bar = rng.random_range(1..side - 1);
+        for _ in 0..2 {
+            let mut square = [
+                rng.random_range(0..side - 2) as f32,
+                rng.random_range(0..side - 2) as f32,
+            ];
+            for t in 0..=k {
+                frames.extend(bar_and_square(
+                    bar,
+                    (square[0] as usize, square[1] as usize),
+                    side,
+                ));
+                if t < k {
+                    let action: [f32; 2] =
+                        [rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)];
+                    for axis in 0..2 {
+                        square[axis] =
+                            (square[axis] + (2.0 * action[axis]).round()).clamp(0.0, limit);
+                    }
+                    actions.extend(action);
+                }
+            }
+        }
+    }
+    SequenceBatch {
+        batch: 2 * pairs,
+        frames_per_sequence: k + 1,
+        height: side,
+        width: side,
+        frames,
+        actions,
+    }
+}
+
+#[test]
+fn the_context_loss_compares_the_two_windows_of_each_episode() {
+    let model_config = tiny(2).with_context(Some(EpisodeContextConfig::new(2)));
+    let model = model_config.init(&device());
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut data = paired_batch(&mut rng, 4, 2, 16);
+    let sequence = 3 * 16 * 16 * 3;
+    // Each episode's second window a copy of its first: nothing differs within an episode.
+    for pair in 0..4 {
+        let (first, second) =
+            data.frames[2 * pair * sequence..(2 * pair + 2) * sequence].split_at_mut(sequence);
+        second.copy_from_slice(first);
+    }
+    let context = |data: &SequenceBatch| {
+        let frames = frames_to_tensor(&data.frames, 4 * 2 * 3, 16, 16, &device());
+        let actions =
+            Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [8, 2, 2]), &device());
+        let terms = model.losses(&model_config, frames, actions, None);
+        let (_, value) = terms
+            .parts
+            .iter()
+            .find(|(name, _)| *name == "context")
+            .expect("a context term");
+        value.clone().into_scalar::<f32>()
+    };
+    assert_eq!(context(&data), 0.0, "identical windows of one episode");
+    // Swapping two sequences across episodes pairs windows of different episodes.
+    let mut mixed = data.clone();
+    mixed.frames[sequence..2 * sequence].copy_from_slice(&data.frames[2 * sequence..3 * sequence]);
+    let mixed_value = context(&mixed);
+    // (An untrained encoder maps these frames close together: any difference will do.)
+    assert!(
+        mixed_value > 0.0,
+        "windows of two episodes compared: {mixed_value}"
+    );
+    // Without the option there is no context term.
+    let plain = tiny(2).init(&device());
+    let frames = frames_to_tensor(&data.frames, 24, 16, 16, &device());
+    let actions =
+        Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [8, 2, 2]), &device());
+    let terms = plain.losses(&tiny(2), frames, actions, None);
+    assert!(terms.parts.iter().all(|(name, _)| *name != "context"));
+}
+
+#[test]
+fn the_episode_context_holds_what_an_episode_keeps_fixed() {
+    let config = TrainConfig::new()
+        .with_model(tiny(2).with_context(Some(EpisodeContextConfig::new(2))))
+        .with_batch_size(16)
+        .with_warmup_steps(5)
+        .with_learning_rate(3e-3);
+    let mut trainer = Trainer::new(config, &device()).expect("trainer");
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let steps = 250;
+    for i in 0..steps {
+        let data = paired_batch(&mut rng, 8, 2, 16);
+        trainer
+            .train_step(&data, i as f64 / steps as f64)
+            .expect("step");
+    }
+    // Held out: 16 episodes (bars) × 6 frames (squares). The context dimensions should vary
+    // between episodes and hardly within one.
+    let (episodes, per_episode) = (16, 6);
+    let mut frames = Vec::new();
+    for e in 0..episodes {
+        for _ in 0..per_episode {
+            let square = (rng.random_range(0..14), rng.random_range(0..14));
+            frames.extend(bar_and_square(1 + e * 13 / (episodes - 1), square, 16));
+        }
+    }
+    let images = frames_to_tensor(&frames, episodes * per_episode, 16, 16, &device());
+    let latents = encoded(&trainer, images); // [96, 8]
+    for dim in 0..2 {
+        let values: Vec<f64> = (0..episodes * per_episode)
+            .map(|i| f64::from(latents[i * 8 + dim]))
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let total = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
+        let within: f64 = values
+            .chunks(per_episode)
+            .map(|episode| {
+                let m = episode.iter().sum::<f64>() / per_episode as f64;
+                episode.iter().map(|v| (v - m).powi(2)).sum::<f64>()
+            })
+            .sum();
+        assert!(
+            total > 1e-3 && within < 0.1 * total,
+            "context dimension {dim}: {:.1}% of its variance lies within episodes (total {total:.4})",
+            100.0 * within / total.max(1e-12)
+        );
+    }
+}
+
+#[test]
+fn old_configs_without_an_episode_context_still_load() {
+    let mut json = serde_json::to_value(JepaConfig::new()).expect("json");
+    json.as_object_mut().expect("object").remove("context");
+    let config: JepaConfig = serde_json::from_value(json).expect("loads");
+    assert!(config.context.is_none());
+    assert_eq!(config.context_dims(), 0);
+    let too_many = JepaConfig::new().with_context(Some(EpisodeContextConfig::new(64)));
+    assert!(too_many.check().expect_err("64 of 64").contains("fewer"));
+    // Hard-sequence selection would split the pairs: refused with the way out.
+    let trainer = Trainer::new(
+        TrainConfig::new()
+            .with_model(tiny(2).with_context(Some(EpisodeContextConfig::new(2))))
+            .with_batch_size(4),
+        &device(),
+    )
+    .expect("trainer");
+    let refused = Learner::spawn(
+        trainer,
+        ReplayBuffer::new(1 << 20),
+        None,
+        LearnerConfig {
+            sequence_pool: 2,
+            ..LearnerConfig::default()
+        },
+    );
+    assert!(
+        matches!(refused, Err(TrainError::Config(message)) if message.contains("sequence_pool"))
+    );
+    let odd = TrainConfig::new()
+        .with_model(tiny(2).with_context(Some(EpisodeContextConfig::new(2))))
+        .with_batch_size(5);
+    assert!(Trainer::new(odd, &device()).is_err());
 }

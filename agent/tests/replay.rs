@@ -103,6 +103,45 @@ fn samples_are_consecutive_frames_with_their_actions() {
 }
 
 #[test]
+fn paired_samples_are_two_windows_of_one_episode() {
+    let mut buffer = ReplayBuffer::new(usize::MAX);
+    fill(&mut buffer, 3, 30, 12);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let batch = buffer
+        .sample_pairs(&mut rng, 24, 5)
+        .expect("long enough episodes");
+    assert_eq!(batch.batch, 24);
+    let frame = 64 * 64 * 3;
+    assert_eq!(batch.frames.len(), 24 * 5 * frame);
+    // The episodes holding a window (a window can appear in only one: frames differ).
+    let homes = |b: usize| -> Vec<usize> {
+        let window = &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
+        buffer
+            .episodes()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.steps() >= 4
+                    && (0..=e.steps() - 4)
+                        .any(|start| e.frames[start * frame..(start + 5) * frame] == *window)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let mut episodes_seen = std::collections::BTreeSet::new();
+    for pair in 0..12 {
+        let (first, second) = (homes(2 * pair), homes(2 * pair + 1));
+        assert_eq!(first.len(), 1, "window {} is in one episode", 2 * pair);
+        assert_eq!(first, second, "pair {pair} spans two episodes");
+        episodes_seen.insert(first[0]);
+    }
+    assert!(episodes_seen.len() > 3, "pairs come from many episodes");
+    assert!(
+        buffer.sample_pairs(&mut rng, 5, 5).is_none(),
+        "an odd batch cannot be paired"
+    );
+}
+
+#[test]
 fn evicting_an_open_episode_keeps_the_rest_of_it_whole() {
     // A cap of about 60 frames for 2 environments in 100-step episodes: their current
     // episodes are evicted while they run.

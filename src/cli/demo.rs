@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent::eval::{EvalPolicy, episode_seeds, record_episode};
-use agent::model::JepaModel;
+use agent::model::{EpisodeContextConfig, JepaConfig, JepaModel};
 use agent::plan::{CostModels, LatentEpisodes, collect_exploration};
 use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, load_model};
 use agent::{Episode, ReplayBuffer};
@@ -66,6 +66,11 @@ pub struct DemoArgs {
     /// uniform replay). Half of each batch is the worst-predicted of the candidates.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
     sequence_pool: u64,
+    /// Episode-context latent dimensions: this many latent dimensions are trained to stay
+    /// fixed within an episode, so that they hold what differs between episodes (the door of
+    /// two_rooms). 0 turns the episode-context loss off.
+    #[arg(long, default_value_t = 0)]
+    context_dims: usize,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -129,7 +134,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let spec = load_world(&args.world)?;
     let device = Device::flex();
     let planner = args.planner.planner(&spec)?;
-    let trainer = Trainer::new(TrainConfig::new().with_seed(args.seed), &device)?;
+    let model = JepaConfig::new().with_context(
+        (args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)),
+    );
+    let trainer = Trainer::new(
+        TrainConfig::new().with_model(model).with_seed(args.seed),
+        &device,
+    )?;
     check_camera(&spec, trainer.config())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -260,6 +271,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "practice_episodes_learned_from": summary.episodes_added,
             "rolled_back": summary.rolled_back,
             "sequence_pool": args.sequence_pool,
+            "context_dims": args.context_dims,
             "checkpoint": checkpoint.display().to_string(),
         },
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },

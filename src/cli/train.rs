@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agent::ReplayBuffer;
-use agent::model::{JepaConfig, RegularizerConfig, SigregConfig, VicregConfig};
+use agent::model::{
+    EpisodeContextConfig, JepaConfig, RegularizerConfig, SigregConfig, VicregConfig,
+};
 use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, latest_checkpoint};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -56,6 +58,10 @@ pub struct TrainArgs {
     /// Latent size.
     #[arg(long, default_value_t = 64)]
     latent: usize,
+    /// Episode-context latent dimensions (0: off): trained to stay fixed within an episode,
+    /// so that they hold what differs between episodes (the door of two_rooms).
+    #[arg(long, default_value_t = 0)]
+    context_dims: usize,
     /// k: steps of the rollout loss.
     #[arg(long, default_value_t = 4)]
     rollout_steps: usize,
@@ -100,6 +106,7 @@ fn model_config(args: &TrainArgs) -> JepaConfig {
         .with_latent(args.latent)
         .with_regularizer(regularizer)
         .with_rollout_steps(args.rollout_steps)
+        .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {

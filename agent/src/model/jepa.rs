@@ -32,6 +32,24 @@ pub struct JepaConfig {
     /// Weight of the k-step rollout loss.
     #[config(default = 1.0)]
     pub rollout_weight: f64,
+    /// The episode-context loss (`None`: off; an `Option` so that checkpoints written before
+    /// it existed still load).
+    pub context: Option<EpisodeContextConfig>,
+}
+
+/// Episode context: the first `dims` latent dimensions are trained to stay the same within an
+/// episode (the squared difference between two windows of one episode, batches sampled in
+/// pairs by `ReplayBuffer::sample_pairs`) while the regulariser keeps them varying across
+/// episodes. They come to hold what is fixed in an episode but differs between episodes (the
+/// door of `two_rooms`), which the rest of the latent, shaped by the agent's own motion,
+/// encodes poorly.
+#[derive(Config, Debug)]
+pub struct EpisodeContextConfig {
+    /// Latent dimensions given to the episode's context (the first ones).
+    pub dims: usize,
+    /// Weight of the invariance between two windows of one episode.
+    #[config(default = 1.0)]
+    pub weight: f64,
 }
 
 impl JepaConfig {
@@ -46,6 +64,11 @@ impl JepaConfig {
     /// The latent size.
     pub fn latent_dim(&self) -> usize {
         self.encoder.latent_dim
+    }
+
+    /// Latent dimensions held by the episode context (0 when the loss is off).
+    pub fn context_dims(&self) -> usize {
+        self.context.as_ref().map_or(0, |context| context.dims)
     }
 
     /// Checks that the parts fit together; the message says what to change.
@@ -72,6 +95,12 @@ impl JepaConfig {
         }
         if self.rollout_steps == 0 {
             return Err("rollout_steps must be at least 1".to_owned());
+        }
+        if self.context_dims() >= d {
+            return Err(format!(
+                "the episode context's {} dimensions must be fewer than the latent's {d}: the rest of the latent holds the agent",
+                self.context_dims()
+            ));
         }
         Ok(())
     }
@@ -131,7 +160,8 @@ impl JepaModel {
     ///
     /// # Shapes
     /// - `frames`: `[batch · (k + 1), 3, H, W]`, sequence-major (frame t of sequence b at
-    ///   `b · (k + 1) + t`)
+    ///   `b · (k + 1) + t`); with an episode context, sequences `2i` and `2i + 1` come
+    ///   from one episode (`ReplayBuffer::sample_pairs`) and `batch` is even
     /// - `actions`: `[batch, k, action_dim]`
     /// - `directions`: `[latent_dim, m]` (SIGReg only)
     pub fn losses(
@@ -155,11 +185,23 @@ impl JepaModel {
         let one_step = (predicted - next.clone()).powi_scalar(2).mean();
         let start = z.clone().narrow(1, 0, 1).reshape([batch, d]);
         let rolled = self.rollout(start, actions); // [batch, k, d]
-        let rollout = (rolled - z.narrow(1, 1, k)).powi_scalar(2).mean();
+        let rollout = (rolled - z.clone().narrow(1, 1, k)).powi_scalar(2).mean();
 
         let mut total = one_step.clone().mul_scalar(config.one_step_weight)
             + rollout.clone().mul_scalar(config.rollout_weight);
         let mut parts = vec![("one_step", one_step), ("rollout", rollout)];
+        if let Some(EpisodeContextConfig { dims: c, weight }) = config.context
+            && c > 0
+            && batch.is_multiple_of(2)
+        {
+            // Frame t of one window against frame t of the other window of the same episode.
+            let context = z.narrow(2, 0, c).reshape([batch / 2, 2, (k + 1) * c]);
+            let first = context.clone().narrow(1, 0, 1);
+            let second = context.narrow(1, 1, 1);
+            let invariance = (first - second).powi_scalar(2).mean();
+            total = total + invariance.clone().mul_scalar(weight);
+            parts.push(("context", invariance));
+        }
         match &config.regularizer {
             RegularizerConfig::Vicreg(vicreg) => {
                 let (variance, covariance) = vicreg_terms(latents.clone(), vicreg.std_target);

@@ -10,7 +10,7 @@ mod regularizer;
 
 pub use self::encoder::{ConvEncoder, ConvEncoderConfig};
 pub use self::inverse_dynamics::{InverseDynamics, InverseDynamicsConfig};
-pub use self::jepa::{JepaConfig, JepaModel, LossTerms, frames_to_tensor};
+pub use self::jepa::{EpisodeContextConfig, JepaConfig, JepaModel, LossTerms, frames_to_tensor};
 pub use self::predictor::{ActionConditioning, Predictor, PredictorConfig};
 pub use self::regularizer::{
     RegularizerConfig, SigregConfig, VicregConfig, sigreg_directions, sigreg_loss, vicreg_terms,

@@ -140,6 +140,11 @@ impl Learner {
         stream: Option<TransitionStream>,
         config: LearnerConfig,
     ) -> Result<Self, TrainError> {
+        if trainer.config().model.context_dims() > 0 && config.sequence_pool > 1 {
+            return Err(TrainError::Config(
+                "hard-sequence selection (sequence_pool > 1) would split the episode pairs the context loss needs; use one of sequence_pool and context_dims".to_owned(),
+            ));
+        }
         std::fs::create_dir_all(&config.run_dir).map_err(|err| TrainError::Checkpoint {
             path: config.run_dir.display().to_string(),
             message: format!("cannot create the run folder: {err}"),
@@ -308,6 +313,8 @@ fn run(
         })?;
     let k = trainer.config().model.rollout_steps;
     let batch_size = trainer.config().batch_size;
+    // The episode-context loss compares two windows of one episode.
+    let paired = trainer.config().model.context_dims() > 0;
     let started = Instant::now();
     let mut frames_seen = 0u64;
     let mut episodes_added = 0u64;
@@ -354,7 +361,12 @@ fn run(
         }
         let batch = loop {
             let pool = batch_size * config.sequence_pool.max(1);
-            if let Some(candidates) = replay.sample(trainer.rng(), pool, k + 1) {
+            let candidates = if paired {
+                replay.sample_pairs(trainer.rng(), pool, k + 1)
+            } else {
+                replay.sample(trainer.rng(), pool, k + 1)
+            };
+            if let Some(candidates) = candidates {
                 break select_hard_sequences(&mut trainer, candidates, batch_size);
             }
             // Nothing long enough yet: wait for the stream, if there is one.

@@ -151,6 +151,12 @@ impl Trainer {
                 "batch_size must be at least 2 (the regulariser needs a spread)".to_owned(),
             ));
         }
+        if config.model.context_dims() > 0 && !config.batch_size.is_multiple_of(2) {
+            return Err(TrainError::Config(format!(
+                "batch_size must be even with context_dims > 0 (sequences come in pairs from one episode), got {}",
+                config.batch_size
+            )));
+        }
         let device = device.clone().autodiff();
         device.seed(config.seed);
         let model = config.model.init(&device);
