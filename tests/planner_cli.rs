@@ -138,15 +138,17 @@ fn demo_then_eval_end_to_end() {
         stdout(&output)
     );
 
-    // The saved critic is a hindsight one: asking for a quasimetric says so instead of
-    // silently evaluating the other kind.
-    let mut quasimetric = base.to_vec();
-    quasimetric.push("--quasimetric-critic");
-    quasimetric.extend(FAST);
-    let output = kennel(&quasimetric, dir.path());
+    // The saved critic is a quasimetric one (the default): asking for a hindsight critic says
+    // so instead of silently evaluating the other kind.
+    let mut hindsight = base.to_vec();
+    hindsight.extend(["--critic", "hindsight"]);
+    hindsight.extend(FAST);
+    let output = kennel(&hindsight, dir.path());
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("holds a hindsight critic but a quasimetric one was asked for"),
+        stderr(&output).contains(
+            "holds a quasimetric critic but a hindsight one was asked for; pass --critic quasimetric"
+        ),
         "{}",
         stderr(&output)
     );

@@ -69,7 +69,7 @@ pub struct DemoArgs {
     /// Episode-context latent dimensions: this many latent dimensions are trained to stay
     /// fixed within an episode, so that they hold what differs between episodes (the door of
     /// two_rooms). 0 turns the episode-context loss off.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 4)]
     context_dims: usize,
     #[command(flatten)]
     planner: PlannerArgs,
@@ -276,6 +276,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         },
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },
         "planner": planner,
+        "critic": if cost_models.config.critic.quasimetric { "quasimetric" } else { "hindsight" },
         "cost_models": cost_models.report,
         "eval_seeds": [eval_seed],
         "eval_episodes": args.eval_episodes,

@@ -82,16 +82,44 @@ pub struct PlannerArgs {
     /// Optimiser steps of the critic when it is fitted.
     #[arg(long, default_value_t = 10_000)]
     pub critic_steps: usize,
-    /// Fit the critic as a quasimetric of shortest paths through the recorded steps instead
-    /// of regressing hindsight times (on a two_rooms model: cost ρ 0.75–0.78 against
-    /// 0.81–0.84, success 50% against 44–48%, 50 episodes).
-    #[arg(long)]
-    pub quasimetric_critic: bool,
+    /// The critic fitted when the checkpoint has none: a quasimetric of shortest paths
+    /// through the recorded steps, or a regression of hindsight times. On two_rooms models
+    /// learned with the episode context (`--context-dims 4`), 58% and 40% against 24% and
+    /// 34% (50 episodes each); without it, 46–50% against 44–48%.
+    #[arg(long, value_enum, default_value_t = CriticKind::Quasimetric)]
+    pub critic: CriticKind,
     /// Held-out episodes of the cost diagnostic (four start/goal pairs each). 400 rather than
     /// 50: on one two_rooms critic, two sets of 50 episodes gave ρ 0.35 and 0.62, two sets of
     /// 400 gave 0.54 and 0.59 (about 11 s per diagnostic on one core).
     #[arg(long, default_value_t = 400)]
     pub diagnostic_episodes: usize,
+}
+
+/// How the critic learns steps-to-goal, as a flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CriticKind {
+    /// Distances between learned embeddings, every recorded step about one step long
+    /// (quasimetric RL): shortest paths through what was seen.
+    Quasimetric,
+    /// Regression of the time between two frames of one walk (random-walk times).
+    Hindsight,
+}
+
+impl CriticKind {
+    fn from_quasimetric(quasimetric: bool) -> Self {
+        if quasimetric {
+            Self::Quasimetric
+        } else {
+            Self::Hindsight
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Quasimetric => "quasimetric",
+            Self::Hindsight => "hindsight",
+        }
+    }
 }
 
 /// The planner's optimiser, as a flag.
@@ -118,7 +146,7 @@ impl PlannerArgs {
         let critic = config
             .critic
             .clone()
-            .with_quasimetric(self.quasimetric_critic);
+            .with_quasimetric(self.critic == CriticKind::Quasimetric);
         config.with_critic(critic)
     }
 
@@ -207,25 +235,21 @@ pub fn ensure_cost_models(
 ) -> anyhow::Result<CostModels> {
     let dir = cost_models_dir(checkpoint_dir);
     if let Some(models) = CostModels::load(&dir, device).map_err(anyhow::Error::msg)? {
-        let kind = |quasimetric: bool| {
-            if quasimetric {
-                "quasimetric"
-            } else {
-                "hindsight"
-            }
-        };
-        if models.config.critic.quasimetric != args.quasimetric_critic {
+        let saved = CriticKind::from_quasimetric(models.config.critic.quasimetric);
+        if saved != args.critic {
             bail!(
-                "{} holds a {} critic but a {} one was asked for; delete that folder to fit it again, or change --quasimetric-critic",
+                "{} holds a {} critic but a {} one was asked for; pass --critic {} to use it, or delete that folder to fit a {} one",
                 dir.display(),
-                kind(models.config.critic.quasimetric),
-                kind(args.quasimetric_critic)
+                saved.name(),
+                args.critic.name(),
+                saved.name(),
+                args.critic.name()
             );
         }
         // Saved models win over --fit-episodes/--critic-steps: say so, and how to refit.
         eprintln!(
             "using the {} critic and guardrail saved in {} ({} episodes, {} critic steps); delete that folder to fit them again with other settings",
-            kind(models.config.critic.quasimetric),
+            saved.name(),
             dir.display(),
             models.report.episodes,
             models.config.critic_steps

@@ -60,7 +60,7 @@ pub struct TrainArgs {
     latent: usize,
     /// Episode-context latent dimensions (0: off): trained to stay fixed within an episode,
     /// so that they hold what differs between episodes (the door of two_rooms).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 4)]
     context_dims: usize,
     /// k: steps of the rollout loss.
     #[arg(long, default_value_t = 4)]
@@ -145,6 +145,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             bail!(
                 "{} already holds a training run; pass --resume to continue it, or choose another --out (nothing was overwritten)",
                 args.out.display()
+            );
+        }
+        if args.context_dims > 0 && !args.batch.is_multiple_of(2) {
+            bail!(
+                "--batch {} is odd, but the episode context (--context-dims {}) trains on pairs of windows from one episode; pass an even --batch, or --context-dims 0",
+                args.batch,
+                args.context_dims
             );
         }
         let config = TrainConfig::new()
