@@ -176,4 +176,25 @@ fn eval_explains_a_missing_checkpoint_and_bad_flags() {
         !dir.path().join("x").exists(),
         "nothing written on bad flags"
     );
+
+    // Hard-sequence selection would split the episode context's pairs: the fix is named.
+    let output = kennel(
+        &[
+            "demo",
+            "--world",
+            "reach",
+            "--sequence-pool",
+            "2",
+            "--out",
+            "x",
+        ],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("add --context-dims 0"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("x").exists());
 }

@@ -117,6 +117,13 @@ fn check_args(args: &DemoArgs) -> anyhow::Result<()> {
     if args.eval_episodes == 0 {
         bail!("--eval-episodes must be at least 1");
     }
+    if args.sequence_pool > 1 && args.context_dims > 0 {
+        bail!(
+            "--sequence-pool {} picks sequences one by one, which would split the pairs of windows the episode context (--context-dims {}) learns from; add --context-dims 0 to use it",
+            args.sequence_pool,
+            args.context_dims
+        );
+    }
     if args.out.join("report.json").exists()
         || args.out.join("metrics.jsonl").exists()
         || args.out.join("checkpoints").exists()

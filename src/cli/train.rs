@@ -339,6 +339,7 @@ pub fn plot_metrics(metrics: &Path, out: &Path, title: &str) -> anyhow::Result<(
         "covariance",
         "inverse_dynamics",
         "sigreg",
+        "context",
     ];
     let mut series: Vec<Series> = names
         .iter()
