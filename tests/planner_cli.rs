@@ -52,6 +52,9 @@ fn demo_then_eval_end_to_end() {
     assert!(report["learner"]["steps"].as_u64().is_some());
     assert!(report["eval"]["success_rate"].as_f64().is_some());
     assert!(report["practice"].is_array());
+    // The defaults: the learner's episode context and the quasimetric critic.
+    assert_eq!(report["learner"]["context_dims"], 4);
+    assert_eq!(report["critic"], "quasimetric");
     let checkpoint = report["learner"]["checkpoint"]
         .as_str()
         .expect("checkpoint");

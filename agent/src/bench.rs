@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::SequenceBatch;
-use crate::model::{JepaConfig, frames_to_tensor, vicreg_terms};
+use crate::model::{EpisodeContextConfig, JepaConfig, frames_to_tensor, vicreg_terms};
 use crate::train::{TrainConfig, Trainer};
 
 /// Medians of one model's timings.
@@ -75,12 +75,14 @@ fn random_batch(rng: &mut ChaCha8Rng, batch: usize, k: usize) -> SequenceBatch {
     }
 }
 
-/// Times the default model (its [`JepaConfig`], AdamW, the trainer's full step).
+/// Times the default model (its [`JepaConfig`] with the CLI's episode context of 4
+/// dimensions, AdamW, the trainer's full step).
 pub fn bench_default(k: usize, batch: usize, repeats: usize, device: &Device) -> TrainBenchRow {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let config = TrainConfig::new()
-        .with_model(JepaConfig::new().with_rollout_steps(k))
-        .with_batch_size(batch);
+    let model = JepaConfig::new()
+        .with_rollout_steps(k)
+        .with_context(Some(EpisodeContextConfig::new(4)));
+    let config = TrainConfig::new().with_model(model).with_batch_size(batch);
     let latent = config.model.latent_dim();
     let data = random_batch(&mut rng, batch, k);
     let Ok(mut trainer) = Trainer::new(config, device) else {

@@ -925,7 +925,9 @@ fn the_context_loss_compares_the_two_windows_of_each_episode() {
             .expect("a context term");
         value.clone().into_scalar::<f32>()
     };
-    assert_eq!(context(&data), 0.0, "identical windows of one episode");
+    // (Not exactly 0: a kernel may round a row differently by its position in the batch.)
+    let same = context(&data);
+    assert!(same < 1e-10, "identical windows of one episode: {same}");
     // Swapping two sequences across episodes pairs windows of different episodes.
     let mut mixed = data.clone();
     mixed.frames[sequence..2 * sequence].copy_from_slice(&data.frames[2 * sequence..3 * sequence]);

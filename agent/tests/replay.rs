@@ -128,6 +128,11 @@ fn paired_samples_are_two_windows_of_one_episode() {
             .collect()
     };
     let mut episodes_seen = std::collections::BTreeSet::new();
+    let window = |b: usize| &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
+    assert!(
+        (0..12).any(|pair| window(2 * pair) != window(2 * pair + 1)),
+        "the second window is drawn, not copied"
+    );
     for pair in 0..12 {
         let (first, second) = (homes(2 * pair), homes(2 * pair + 1));
         assert_eq!(first.len(), 1, "window {} is in one episode", 2 * pair);

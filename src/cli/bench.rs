@@ -52,7 +52,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Train(args) => {
             anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");
-            anyhow::ensure!(args.batch >= 2, "--batch must be at least 2");
+            anyhow::ensure!(
+                args.batch >= 2 && args.batch.is_multiple_of(2),
+                "--batch must be an even number of at least 2 (the default model's episode context trains on pairs of sequences), got {}",
+                args.batch
+            );
             let device = burn::prelude::Device::flex();
             if !args.json {
                 eprintln!(

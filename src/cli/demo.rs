@@ -23,7 +23,8 @@ use sim::stream::{StreamConfig, spawn};
 use sim::{SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 
 use super::eval::{
-    EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models, run_eval_table,
+    CriticKind, EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models,
+    run_eval_table,
 };
 use super::train::{check_camera, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
@@ -283,7 +284,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         },
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },
         "planner": planner,
-        "critic": if cost_models.config.critic.quasimetric { "quasimetric" } else { "hindsight" },
+        "critic": CriticKind::from_quasimetric(cost_models.config.critic.quasimetric).name(),
         "cost_models": cost_models.report,
         "eval_seeds": [eval_seed],
         "eval_episodes": args.eval_episodes,

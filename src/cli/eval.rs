@@ -85,7 +85,7 @@ pub struct PlannerArgs {
     /// The critic fitted when the checkpoint has none: a quasimetric of shortest paths
     /// through the recorded steps, or a regression of hindsight times. On two_rooms models
     /// learned with the episode context (`--context-dims 4`), 58% and 40% against 24% and
-    /// 34% (50 episodes each); without it, 46–50% against 44–48%.
+    /// 34% (50 episodes each); on one without it, both 46%.
     #[arg(long, value_enum, default_value_t = CriticKind::Quasimetric)]
     pub critic: CriticKind,
     /// Held-out episodes of the cost diagnostic (four start/goal pairs each). 400 rather than
@@ -106,7 +106,7 @@ pub enum CriticKind {
 }
 
 impl CriticKind {
-    fn from_quasimetric(quasimetric: bool) -> Self {
+    pub fn from_quasimetric(quasimetric: bool) -> Self {
         if quasimetric {
             Self::Quasimetric
         } else {
@@ -114,7 +114,7 @@ impl CriticKind {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Quasimetric => "quasimetric",
             Self::Hindsight => "hindsight",

@@ -147,6 +147,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 args.out.display()
             );
         }
+        if args.context_dims >= args.latent {
+            bail!(
+                "--context-dims {} leaves nothing of the {}-dimensional latent for the agent; lower --context-dims (0 turns it off) or raise --latent",
+                args.context_dims,
+                args.latent
+            );
+        }
         if args.context_dims > 0 && !args.batch.is_multiple_of(2) {
             bail!(
                 "--batch {} is odd, but the episode context (--context-dims {}) trains on pairs of windows from one episode; pass an even --batch, or --context-dims 0",
