@@ -32,6 +32,30 @@ fn fill(buffer: &mut ReplayBuffer, envs: usize, episode_steps: u32, batches: u64
     stream.stop().expect("stream ok");
 }
 
+/// The episodes of `buffer` holding sequence `b` of `batch` verbatim, frames and actions (a
+/// 64×64 window of k + 1 = 5 frames).
+fn episodes_holding(buffer: &ReplayBuffer, batch: &SequenceBatch, b: usize) -> Vec<usize> {
+    let frame = 64 * 64 * 3;
+    let window = &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
+    let actions = &batch.actions[b * 8..(b + 1) * 8];
+    buffer
+        .episodes()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.steps() >= 4
+                && (0..=e.steps() - 4).any(|start| {
+                    e.frames[start * frame..(start + 5) * frame] == *window
+                        && e.actions[start..start + 4]
+                            .iter()
+                            .flatten()
+                            .copied()
+                            .eq(actions.iter().copied())
+                })
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 #[test]
 fn batches_are_stitched_into_episodes() {
     let mut buffer = ReplayBuffer::new(usize::MAX);
@@ -81,19 +105,7 @@ fn samples_are_consecutive_frames_with_their_actions() {
     assert_eq!(batch.actions.len(), 16 * 4 * 2);
     // Each sampled window appears verbatim in some episode, with the matching actions.
     for b in 0..16 {
-        let window = &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
-        let actions = &batch.actions[b * 8..(b + 1) * 8];
-        let found = buffer.episodes().any(|e| {
-            (0..=e.steps().saturating_sub(4)).any(|start| {
-                e.steps() >= 4
-                    && e.frames[start * frame..(start + 5) * frame] == *window
-                    && e.actions[start..start + 4]
-                        .iter()
-                        .flatten()
-                        .copied()
-                        .eq(actions.iter().copied())
-            })
-        });
+        let found = !episodes_holding(&buffer, &batch, b).is_empty();
         assert!(found, "sample {b} is not a window of any episode");
     }
     assert!(
@@ -113,20 +125,8 @@ fn paired_samples_are_two_windows_of_one_episode() {
     assert_eq!(batch.batch, 24);
     let frame = 64 * 64 * 3;
     assert_eq!(batch.frames.len(), 24 * 5 * frame);
-    // The episodes holding a window (a window can appear in only one: frames differ).
-    let homes = |b: usize| -> Vec<usize> {
-        let window = &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
-        buffer
-            .episodes()
-            .enumerate()
-            .filter(|(_, e)| {
-                e.steps() >= 4
-                    && (0..=e.steps() - 4)
-                        .any(|start| e.frames[start * frame..(start + 5) * frame] == *window)
-            })
-            .map(|(i, _)| i)
-            .collect()
-    };
+    // A window can appear in only one episode: frames differ.
+    let homes = |b: usize| episodes_holding(&buffer, &batch, b);
     let mut episodes_seen = std::collections::BTreeSet::new();
     let window = |b: usize| &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
     assert!(
