@@ -55,6 +55,14 @@ fn demo_then_eval_end_to_end() {
     // The defaults: the learner's episode context and the quasimetric critic.
     assert_eq!(report["learner"]["context_dims"], 4);
     assert_eq!(report["critic"], "quasimetric");
+    // The landmark graph is on by default, over frames of the fit's exploration.
+    assert_eq!(report["landmark_graph"]["edge_steps"], 4.0);
+    assert!(
+        report["landmark_graph"]["landmarks"]
+            .as_u64()
+            .expect("landmarks")
+            > 10
+    );
     let checkpoint = report["learner"]["checkpoint"]
         .as_str()
         .expect("checkpoint");
@@ -64,6 +72,13 @@ fn demo_then_eval_end_to_end() {
             .join("cost_models/critic.bpk")
             .is_file(),
         "the critic is saved beside the weights"
+    );
+    assert!(
+        dir.path()
+            .join(checkpoint)
+            .join("cost_models/landmarks.bin")
+            .is_file(),
+        "the landmarks are saved with the critic"
     );
 
     // A second demo into the same folder is refused: nothing is overwritten.

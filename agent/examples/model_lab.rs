@@ -142,7 +142,7 @@ fn critic(
         device,
         &mut |_| {},
     );
-    let rho = cost_diagnostic(spec, model, Some(&models.critic), 50, 1000, device)?;
+    let rho = cost_diagnostic(spec, model, Some(&models.critic), None, 50, 1000, device)?;
     println!("cost ρ {rho:.3} ({:?})", models.report);
     if let Some(dir) = options.0.get("save") {
         models.save(Path::new(dir))?;
@@ -300,7 +300,7 @@ fn truth_critic(
         trainer.train_step(&batch, config.learning_rate * decay);
     }
     let critic = trainer.critic();
-    let rho = cost_diagnostic(spec, model, Some(&critic), 50, 1000, device)?;
+    let rho = cost_diagnostic(spec, model, Some(&critic), None, 50, 1000, device)?;
     println!("truth critic on {} pairs: cost ρ {rho:.3}", labels.len());
     if let Some(dir) = options.0.get("save") {
         // The guardrail as `kennel eval` fits it, the critic replaced.

@@ -14,8 +14,8 @@ use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 
 use crate::model::{JepaModel, frames_to_tensor};
 use crate::plan::{
-    ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, Planner, PlannerConfig,
-    decide, encode_frames,
+    ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
+    PlannerConfig, decide, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -38,6 +38,9 @@ pub enum EvalPolicy<'a> {
         critic: Option<&'a Critic>,
         /// The hazard guardrail (`None`: no constraint).
         guardrail: Option<&'a HazardClassifier>,
+        /// The landmark graph the critic's last-step estimate is routed through (`None`: the
+        /// critic's straight estimate).
+        landmarks: Option<&'a LandmarkGraph>,
     },
 }
 
@@ -226,6 +229,18 @@ fn run_episode(
         (EvalPolicy::Learned { model, .. }, Some(goal)) => Some(encode_one(model, goal, device)),
         _ => None,
     };
+    // Shortest paths through the landmarks to this episode's goal, once per episode.
+    let route = match (policy, goal_latent.as_ref()) {
+        (
+            EvalPolicy::Learned {
+                critic: Some(critic),
+                landmarks: Some(landmarks),
+                ..
+            },
+            Some(goal),
+        ) => landmarks.route(critic, goal.clone()),
+        _ => None,
+    };
     let world = env.world().ok_or(SimError::NotReset)?;
     let field = match policy {
         EvalPolicy::Oracle(_) => Some(world.distance_field(world.goal().agent_position, 0.02)),
@@ -297,7 +312,8 @@ fn run_episode(
                 let started = Instant::now();
                 let latent = encode_one(model, &obs.rgb, device);
                 let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
-                let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal);
+                let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
+                    .with_route(route.as_ref());
                 let plan = decide(planner, &mut goal_cost);
                 outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 outcome.infeasible += u64::from(!plan.stats.feasible);
@@ -397,11 +413,14 @@ pub fn record_episode(
 /// image's latent) and the true distance to the goal (`World::distance_to_goal`: shortest
 /// path around obstacles for navigation, position error for push), over `episodes` held-out
 /// episodes (seeds from `master_seed`, apart from evaluation seeds), four states each along a
-/// smooth random walk from the episode's start.
+/// smooth random walk from the episode's start. With `landmarks` (and a critic), the cost is
+/// the route through them ([`LandmarkRoute::steps`](crate::plan::LandmarkRoute::steps)), as
+/// the planner's last imagined step is measured.
 pub fn cost_diagnostic(
     spec: &Arc<WorldSpec>,
     model: &JepaModel,
     critic: Option<&Critic>,
+    landmarks: Option<&LandmarkGraph>,
     episodes: usize,
     master_seed: u64,
     device: &Device,
@@ -441,13 +460,17 @@ pub fn cost_diagnostic(
         let latents = encode_frames(model, &frames, n, h, w, device);
         let z = Tensor::<2>::from_data(TensorData::new(latents.clone(), [n, d]), device);
         let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
-        let cost: Vec<f32> = match critic {
-            Some(critic) => critic
+        let route = critic
+            .zip(landmarks)
+            .and_then(|(c, l)| l.route(c, g.clone()));
+        let cost: Vec<f32> = match (critic, route) {
+            (Some(critic), Some(route)) => route.steps(critic, z),
+            (Some(critic), None) => critic
                 .steps_to(z, g)
                 .into_data()
                 .try_to_vec::<f32>()
                 .unwrap_or_default(),
-            None => latents
+            (None, _) => latents
                 .chunks(d)
                 .map(|l| l.iter().zip(&goal).map(|(a, b)| (a - b).powi(2)).sum())
                 .collect(),

@@ -996,11 +996,63 @@ fn the_episode_context_holds_what_an_episode_keeps_fixed() {
 }
 
 #[test]
+fn window_focus_weighs_the_worst_predicted_windows_more() {
+    let k = 2;
+    let plain = tiny(k);
+    let model = plain.init(&device());
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let data = batch(&mut rng, 8, k, 16);
+    let sequence = (k + 1) * 16 * 16 * 3;
+    let terms = |config: &JepaConfig, data: &SequenceBatch| {
+        let frames = frames_to_tensor(&data.frames, 8 * (k + 1), 16, 16, &device());
+        let actions =
+            Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [8, k, 2]), &device());
+        let terms = model.losses(config, frames, actions, None);
+        let part = |wanted: &str| {
+            let (_, value) = terms
+                .parts
+                .iter()
+                .find(|(name, _)| *name == wanted)
+                .expect("a part");
+            value.clone().into_scalar::<f32>()
+        };
+        (
+            terms.total.clone().into_scalar::<f32>(),
+            part("one_step") + part("rollout"),
+        )
+    };
+    let focused = plain.clone().with_window_focus(Some(2.0));
+    // Windows that differ: the weighted mean, whose weights grow with the error, exceeds the
+    // plain mean; the logged parts stay the plain means.
+    let (total_plain, parts_plain) = terms(&plain, &data);
+    let (total_focused, parts_focused) = terms(&focused, &data);
+    assert!(
+        total_focused > total_plain + 1e-6,
+        "focus 2: {total_focused} against {total_plain} without"
+    );
+    assert!((parts_focused - parts_plain).abs() < 1e-6);
+    // Eight copies of one window: every weight is 1 and the focus changes nothing.
+    let mut same = data.clone();
+    for b in 1..8 {
+        same.frames.copy_within(0..sequence, b * sequence);
+        same.actions.copy_within(0..2 * k, b * 2 * k);
+    }
+    let (total_plain, _) = terms(&plain, &same);
+    let (total_focused, _) = terms(&focused, &same);
+    assert!(
+        (total_focused - total_plain).abs() < 1e-5 * total_plain.abs().max(1.0),
+        "identical windows: {total_focused} against {total_plain}"
+    );
+}
+
+#[test]
 fn old_configs_without_an_episode_context_still_load() {
     let mut json = serde_json::to_value(JepaConfig::new()).expect("json");
     json.as_object_mut().expect("object").remove("context");
+    json.as_object_mut().expect("object").remove("window_focus");
     let config: JepaConfig = serde_json::from_value(json).expect("loads");
     assert!(config.context.is_none());
+    assert!(config.window_focus.is_none());
     assert_eq!(config.context_dims(), 0);
     let too_many = JepaConfig::new().with_context(Some(EpisodeContextConfig::new(64)));
     assert!(too_many.check().expect_err("64 of 64").contains("fewer"));

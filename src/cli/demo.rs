@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use agent::eval::{EvalPolicy, episode_seeds, record_episode};
 use agent::model::{EpisodeContextConfig, JepaConfig, JepaModel};
-use agent::plan::{CostModels, LatentEpisodes, collect_exploration};
+use agent::plan::{CostModels, LandmarkGraph, LatentEpisodes, collect_exploration};
 use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, load_model};
 use agent::{Episode, ReplayBuffer};
 use anyhow::{Context, bail};
@@ -24,9 +24,9 @@ use sim::{SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 
 use super::eval::{
     CriticKind, EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models,
-    run_eval_table,
+    landmark_graph, landmarks_json, run_eval_table,
 };
-use super::train::{check_camera, plot_metrics};
+use super::train::{check_camera, parse_focus, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
 use crate::world_files::load_world;
 
@@ -72,6 +72,11 @@ pub struct DemoArgs {
     /// two_rooms). 0 turns the episode-context loss off.
     #[arg(long, default_value_t = 4)]
     context_dims: usize,
+    /// Focus on hard windows (0: off): each training window's prediction loss is weighted by
+    /// (its error / the batch's mean error)^FOCUS, so that rare transitions the predictor gets
+    /// wrong (door crossings) weigh more.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
+    window_focus: f64,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -99,6 +104,8 @@ struct ActorModels {
     step: u64,
     model: Arc<JepaModel>,
     cost: CostModels,
+    /// The graph through `cost`'s landmarks, when `--landmark-edge-steps` asks for one.
+    landmarks: Option<LandmarkGraph>,
     fitted_at: Instant,
 }
 
@@ -142,9 +149,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let spec = load_world(&args.world)?;
     let device = Device::flex();
     let planner = args.planner.planner(&spec)?;
-    let model = JepaConfig::new().with_context(
-        (args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)),
-    );
+    let model = JepaConfig::new()
+        .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
+        .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus));
     let trainer = Trainer::new(
         TrainConfig::new().with_model(model).with_seed(args.seed),
         &device,
@@ -234,7 +241,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         baselines: !args.no_baselines,
         diagnostic_episodes: args.planner.diagnostic_episodes,
     };
-    let table = run_eval_table(&spec, &model, &cost_models, &settings, &device)?;
+    let graph = landmark_graph(&cost_models, args.planner.landmark_edge_steps, &device);
+    let table = run_eval_table(
+        &spec,
+        &model,
+        &cost_models,
+        graph.as_ref(),
+        &settings,
+        &device,
+    )?;
     let eval_s = eval_started.elapsed().as_secs_f64();
 
     // Pictures: losses, success over time, one planned episode.
@@ -261,6 +276,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         cost: args.planner.cost(),
         critic: Some(&cost_models.critic),
         guardrail: cost_models.guardrail.as_ref(),
+        landmarks: graph.as_ref(),
     };
     let trace = record_episode(&spec, &policy, episode_seeds(&[eval_seed], 1)[0], &device)?;
     let heading = format!("kennel demo · {} · planned episode", spec.name);
@@ -280,11 +296,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "rolled_back": summary.rolled_back,
             "sequence_pool": args.sequence_pool,
             "context_dims": args.context_dims,
+            "window_focus": args.window_focus,
             "checkpoint": checkpoint.display().to_string(),
         },
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },
         "planner": planner,
         "critic": CriticKind::from_quasimetric(cost_models.config.critic.quasimetric).name(),
+        "landmark_graph": landmarks_json(graph.as_ref(), args.planner.landmark_edge_steps),
         "cost_models": cost_models.report,
         "eval_seeds": [eval_seed],
         "eval_episodes": args.eval_episodes,
@@ -403,10 +421,13 @@ fn act(
                 let data = LatentEpisodes::encode(&latest, exploration, device);
                 CostModels::fit(&data, config, device, &mut |_| {})
             });
+            let landmarks =
+                pool.install(|| landmark_graph(&cost, args.planner.landmark_edge_steps, device));
             models = Some(ActorModels {
                 step: weights_step,
                 model: latest,
                 cost,
+                landmarks,
                 fitted_at: Instant::now(),
             });
             continue;
@@ -420,6 +441,7 @@ fn act(
             cost: args.planner.cost(),
             critic: Some(&actor.cost.critic),
             guardrail: actor.cost.guardrail.as_ref(),
+            landmarks: actor.landmarks.as_ref(),
         };
         let seed = practice_seeds.episode_seed(0, practice.len() as u64);
         let trace = pool.install(|| record_episode(spec, &policy, seed, device))?;

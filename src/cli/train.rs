@@ -62,6 +62,11 @@ pub struct TrainArgs {
     /// so that they hold what differs between episodes (the door of two_rooms).
     #[arg(long, default_value_t = 4)]
     context_dims: usize,
+    /// Focus on hard windows (0: off): each training window's prediction loss is weighted by
+    /// (its error / the batch's mean error)^FOCUS, so that rare transitions the predictor gets
+    /// wrong (door crossings) weigh more.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
+    window_focus: f64,
     /// k: steps of the rollout loss.
     #[arg(long, default_value_t = 4)]
     rollout_steps: usize,
@@ -107,6 +112,17 @@ fn model_config(args: &TrainArgs) -> JepaConfig {
         .with_regularizer(regularizer)
         .with_rollout_steps(args.rollout_steps)
         .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
+        .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus))
+}
+
+/// Parses `--window-focus`: a finite number ≥ 0 (0 turns the focus off).
+pub(crate) fn parse_focus(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(focus) if focus.is_finite() && focus >= 0.0 => Ok(focus),
+        _ => Err(format!(
+            "expected a number ≥ 0 (0: every window weighs the same; 1 or 2 focus on the worst-predicted windows), got {text:?}"
+        )),
+    }
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {

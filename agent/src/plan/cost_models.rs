@@ -16,7 +16,7 @@ use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
 
 use super::{
     Critic, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
-    HazardClassifierTrainer, Trajectories,
+    HazardClassifierTrainer, LandmarkSet, Trajectories,
 };
 use crate::model::{JepaModel, frames_to_tensor};
 
@@ -199,6 +199,9 @@ pub struct CostModelsConfig {
     /// Seed of the sampling and of the critic's and guardrail's initial weights.
     #[config(default = 0)]
     pub seed: u64,
+    /// Landmarks kept for the planner's graph search ([`LandmarkSet`]; `None` or 0: none).
+    /// An `Option` so that cost models saved before it existed still load.
+    pub landmarks: Option<usize>,
 }
 
 impl CostModelsConfig {
@@ -214,8 +217,13 @@ impl CostModelsConfig {
                     .with_max_steps(f64::from(spec.task.episode_steps)),
             )
             .with_guardrail(HazardClassifierConfig::new().with_latent_dim(latent_dim))
+            .with_landmarks(Some(DEFAULT_LANDMARKS))
     }
 }
+
+/// Landmarks kept by default: 1,000 of two_rooms' ~80,000 exploration frames put ~20 in the
+/// door, and a route costs one `[samples, 1000]` table of distances per decision.
+pub const DEFAULT_LANDMARKS: usize = 1000;
 
 /// What a fit saw and reached.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -243,6 +251,9 @@ pub struct CostModels {
     pub critic: Critic,
     /// The hazard classifier; `None` when the exploration never entered a hazard.
     pub guardrail: Option<HazardClassifier>,
+    /// Latents of exploration frames for the planner's graph search; `None` when the config
+    /// asks for none or the folder predates them.
+    pub landmarks: Option<LandmarkSet>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -251,6 +262,8 @@ pub struct CostModels {
 
 /// The file beside the weights that says what the folder holds.
 const MANIFEST: &str = "cost_models.json";
+/// The landmark set's file in the same folder.
+const LANDMARKS: &str = "landmarks.bin";
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
@@ -335,10 +348,15 @@ impl CostModels {
             };
             0.5 * (recall(&inside, true) + recall(&outside, false))
         });
+        let landmarks = config
+            .landmarks
+            .filter(|count| *count > 0)
+            .map(|count| LandmarkSet::sample(data, count, config.seed));
         progress(1.0);
         Self {
             critic: critic.critic(),
             guardrail,
+            landmarks,
             report: FitReport {
                 episodes: trajectories.len(),
                 frames: inside.len() + outside.len(),
@@ -351,7 +369,7 @@ impl CostModels {
         }
     }
 
-    /// Writes `critic.bpk`, `guardrail.bpk` and `cost_models.json` into `dir` (through a
+    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin` and `cost_models.json` into `dir` (through a
     /// temporary folder renamed when complete).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
         let tmp = dir.with_extension("tmp");
@@ -370,6 +388,11 @@ impl CostModels {
                 .clone()
                 .save_file(tmp.join("guardrail.bpk"))
                 .map_err(|e| fail("the guardrail", format!("{e:?}")))?;
+        }
+        if let Some(landmarks) = &self.landmarks {
+            landmarks
+                .save(&tmp.join(LANDMARKS))
+                .map_err(|e| fail("the landmarks", e))?;
         }
         let manifest = Manifest {
             config: serde_json::from_str(&self.config.to_string()).unwrap_or_default(),
@@ -422,9 +445,16 @@ impl CostModels {
         } else {
             None
         };
+        let landmarks_path = dir.join(LANDMARKS);
+        let landmarks = if landmarks_path.is_file() {
+            Some(LandmarkSet::load(&landmarks_path).map_err(|e| fail(&landmarks_path, e))?)
+        } else {
+            None
+        };
         Ok(Some(Self {
             critic,
             guardrail,
+            landmarks,
             config,
             report: manifest.report,
         }))

@@ -159,6 +159,50 @@ impl Critic {
             .mul_scalar(self.max_steps)
     }
 
+    /// The quasimetric's embedding of `latent` (`None` for a regression critic, which has
+    /// none). Embed once and measure many pairs with [`embedded_steps`](Self::embedded_steps).
+    ///
+    /// # Shapes
+    /// - `latent`: `[batch, latent_dim]` → `[batch, embedding]`
+    pub fn embedding(&self, latent: Tensor<2>) -> Option<Tensor<2>> {
+        self.quasimetric.map(|_| self.embed(latent))
+    }
+
+    /// Estimated steps from every row of `from` to every row of `to`, both embeddings from
+    /// [`embedding`](Self::embedding) (a regression critic returns zeros: it has none).
+    ///
+    /// # Shapes
+    /// - `from`: `[m, embedding]`, `to`: `[n, embedding]` → `[m, n]`
+    pub fn embedded_steps(&self, from: Tensor<2>, to: Tensor<2>) -> Tensor<2> {
+        let ([m, width], [n, _]) = (from.dims(), to.dims());
+        let Some(reversible) = self.quasimetric else {
+            return Tensor::zeros([m, n], &from.device());
+        };
+        if reversible {
+            // |a − b|² = |a|² + |b|² − 2 a·b: one matrix product instead of an `[m · n,
+            // embedding]` temporary (the planner measures every candidate against every
+            // landmark).
+            let from_sq = from.clone().powi_scalar(2).sum_dim(1); // [m, 1]
+            let to_sq = to.clone().powi_scalar(2).sum_dim(1).reshape([1, n]);
+            let cross = from.matmul(to.transpose()); // [m, n]
+            let squared = from_sq.expand([m, n]) + to_sq.expand([m, n]) - cross.mul_scalar(2.0);
+            return (squared.clamp_min(0.0) + 1e-8)
+                .sqrt()
+                .mul_scalar(self.max_steps);
+        }
+        let from = from
+            .unsqueeze_dim::<3>(1)
+            .expand([m, n, width])
+            .reshape([m * n, width]);
+        let to = to
+            .unsqueeze_dim::<3>(0)
+            .expand([m, n, width])
+            .reshape([m * n, width]);
+        quasimetric(from, to, reversible)
+            .mul_scalar(self.max_steps)
+            .reshape([m, n])
+    }
+
     /// Estimated steps from each latent to one goal (the planner's case: every imagined
     /// step against the goal image). The quasimetric embeds the goal once, not per row.
     ///

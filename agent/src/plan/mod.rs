@@ -7,6 +7,7 @@ mod cost_models;
 mod critic;
 mod goal_cost;
 mod guardrail;
+mod landmarks;
 mod latent_cost;
 mod optimizer;
 
@@ -17,6 +18,7 @@ pub use self::cost_models::{
 pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
 pub use self::goal_cost::{GoalCost, GoalCostConfig, decide};
 pub use self::guardrail::{HazardClassifier, HazardClassifierConfig, HazardClassifierTrainer};
+pub use self::landmarks::{LandmarkGraph, LandmarkRoute, LandmarkSet};
 pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
