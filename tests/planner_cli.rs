@@ -55,14 +55,8 @@ fn demo_then_eval_end_to_end() {
     // The defaults: the learner's episode context and the quasimetric critic.
     assert_eq!(report["learner"]["context_dims"], 4);
     assert_eq!(report["critic"], "quasimetric");
-    // The landmark graph is on by default, over frames of the fit's exploration.
-    assert_eq!(report["landmark_graph"]["edge_steps"], 4.0);
-    assert!(
-        report["landmark_graph"]["landmarks"]
-            .as_u64()
-            .expect("landmarks")
-            > 10
-    );
+    // The landmarks are saved with the critic; the graph through them is opt-in.
+    assert!(report["landmark_graph"].is_null());
     let checkpoint = report["learner"]["checkpoint"]
         .as_str()
         .expect("checkpoint");
@@ -103,7 +97,7 @@ fn demo_then_eval_end_to_end() {
         "3,4",
     ];
     let mut eval = base.to_vec();
-    eval.push("--json");
+    eval.extend(["--json", "--landmark-edge-steps", "4"]);
     eval.extend(FAST);
     let output = kennel(&eval, dir.path());
     assert_ok(&output);
@@ -125,6 +119,16 @@ fn demo_then_eval_end_to_end() {
     assert_eq!(json["success_ci95"].as_array().map(Vec::len), Some(2));
     assert_eq!(json["oracle"]["cost_spearman"], 1.0);
     assert!(json["plan_ms_p99"].as_f64().expect("p99") > 0.0);
+    // The landmark graph over the saved landmarks, as asked.
+    assert_eq!(json["landmark_graph"]["edge_steps"], 4.0);
+    assert!(
+        json["landmark_graph"]["landmarks"]
+            .as_u64()
+            .expect("landmarks")
+            > 10,
+        "{}",
+        json["landmark_graph"]
+    );
 
     // Without a deadline the search does not depend on timing: two evaluations agree.
     let mut repeatable = base.to_vec();
