@@ -24,7 +24,7 @@ use sim::{SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 
 use super::eval::{
     CriticKind, EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models,
-    landmark_graph, landmarks_json, run_eval_table,
+    landmark_graph, landmarks_json, learned_policy, run_eval_table,
 };
 use super::train::{check_camera, parse_focus, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
@@ -270,14 +270,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         Err(err) => eprintln!("warning: no success plot: {err:#}"),
     }
     let strip_png = args.out.join("filmstrip.png");
-    let policy = EvalPolicy::Learned {
-        model: &model,
-        planner: planner.clone(),
-        cost: args.planner.cost(),
-        critic: Some(&cost_models.critic),
-        guardrail: cost_models.guardrail.as_ref(),
-        landmarks: graph.as_ref(),
-    };
+    let policy = learned_policy(&model, &settings, &cost_models, graph.as_ref());
     let trace = record_episode(&spec, &policy, episode_seeds(&[eval_seed], 1)[0], &device)?;
     let heading = format!("kennel demo · {} · planned episode", spec.name);
     match filmstrip(&strip_png, &trace, 6, &heading) {

@@ -360,6 +360,24 @@ pub struct EvalSettings {
 
 /// The landmark graph of `cost_models` for edges of at most `edge_steps` (`None` when
 /// `edge_steps` is 0, or the cost models have no landmarks or a critic without embedding).
+/// The `learned` row's policy: `model` with `cost_models`' critic and guardrail, through
+/// `landmarks` when given.
+pub fn learned_policy<'a>(
+    model: &'a JepaModel,
+    settings: &EvalSettings,
+    cost_models: &'a CostModels,
+    landmarks: Option<&'a LandmarkGraph>,
+) -> EvalPolicy<'a> {
+    EvalPolicy::Learned {
+        model,
+        planner: settings.planner.clone(),
+        cost: settings.cost.clone(),
+        critic: Some(&cost_models.critic),
+        guardrail: cost_models.guardrail.as_ref(),
+        landmarks,
+    }
+}
+
 /// What the planner's landmark graph holds, for reports (`null` without one).
 pub fn landmarks_json(graph: Option<&LandmarkGraph>, edge_steps: f32) -> serde_json::Value {
     graph.map_or(serde_json::Value::Null, |graph| {
@@ -593,14 +611,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     )?;
     if let Some(out) = &args.filmstrips {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        let policy = EvalPolicy::Learned {
-            model: &model,
-            planner: settings.planner.clone(),
-            cost: settings.cost.clone(),
-            critic: Some(&cost_models.critic),
-            guardrail: cost_models.guardrail.as_ref(),
-            landmarks: graph.as_ref(),
-        };
+        let policy = learned_policy(&model, &settings, &cost_models, graph.as_ref());
         for (i, seed) in episode_seeds(&args.seeds, args.episodes.min(4))
             .into_iter()
             .enumerate()

@@ -223,7 +223,7 @@ impl CostModelsConfig {
 
 /// Landmarks kept by default: 1,000 of two_rooms' ~80,000 exploration frames put ~20 in the
 /// door, and a route costs one `[samples, 1000]` table of distances per decision.
-pub const DEFAULT_LANDMARKS: usize = 1000;
+const DEFAULT_LANDMARKS: usize = 1000;
 
 /// What a fit saw and reached.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

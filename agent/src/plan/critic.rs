@@ -169,15 +169,13 @@ impl Critic {
     }
 
     /// Estimated steps from every row of `from` to every row of `to`, both embeddings from
-    /// [`embedding`](Self::embedding) (a regression critic returns zeros: it has none).
+    /// [`embedding`](Self::embedding) (`None` for a regression critic, which has none).
     ///
     /// # Shapes
     /// - `from`: `[m, embedding]`, `to`: `[n, embedding]` → `[m, n]`
-    pub fn embedded_steps(&self, from: Tensor<2>, to: Tensor<2>) -> Tensor<2> {
+    pub fn embedded_steps(&self, from: Tensor<2>, to: Tensor<2>) -> Option<Tensor<2>> {
         let ([m, width], [n, _]) = (from.dims(), to.dims());
-        let Some(reversible) = self.quasimetric else {
-            return Tensor::zeros([m, n], &from.device());
-        };
+        let reversible = self.quasimetric?;
         if reversible {
             // |a − b|² = |a|² + |b|² − 2 a·b: one matrix product instead of an `[m · n,
             // embedding]` temporary (the planner measures every candidate against every
@@ -186,9 +184,11 @@ impl Critic {
             let to_sq = to.clone().powi_scalar(2).sum_dim(1).reshape([1, n]);
             let cross = from.matmul(to.transpose()); // [m, n]
             let squared = from_sq.expand([m, n]) + to_sq.expand([m, n]) - cross.mul_scalar(2.0);
-            return (squared.clamp_min(0.0) + 1e-8)
-                .sqrt()
-                .mul_scalar(self.max_steps);
+            return Some(
+                (squared.clamp_min(0.0) + 1e-8)
+                    .sqrt()
+                    .mul_scalar(self.max_steps),
+            );
         }
         let from = from
             .unsqueeze_dim::<3>(1)
@@ -198,9 +198,11 @@ impl Critic {
             .unsqueeze_dim::<3>(0)
             .expand([m, n, width])
             .reshape([m * n, width]);
-        quasimetric(from, to, reversible)
-            .mul_scalar(self.max_steps)
-            .reshape([m, n])
+        Some(
+            quasimetric(from, to, reversible)
+                .mul_scalar(self.max_steps)
+                .reshape([m, n]),
+        )
     }
 
     /// Estimated steps from each latent to one goal (the planner's case: every imagined

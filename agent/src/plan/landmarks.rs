@@ -115,7 +115,7 @@ impl LandmarkGraph {
         for start in (0..n).step_by(PAIRWISE_ROWS) {
             let rows = PAIRWISE_ROWS.min(n - start);
             let from = embeddings.clone().narrow(0, start, rows);
-            table.extend(to_vec(critic.embedded_steps(from, embeddings.clone())));
+            table.extend(to_vec(critic.embedded_steps(from, embeddings.clone())?));
         }
         let incoming = short_edges(&table, n, edge_steps);
         Some(Self {
@@ -143,7 +143,7 @@ impl LandmarkGraph {
     /// Shortest paths from every landmark to `goal` (`[1, latent_dim]`): once per goal.
     pub fn route(&self, critic: &Critic, goal: Tensor<2>) -> Option<LandmarkRoute> {
         let goal = critic.embedding(goal)?;
-        let direct = to_vec(critic.embedded_steps(self.embeddings.clone(), goal.clone()));
+        let direct = to_vec(critic.embedded_steps(self.embeddings.clone(), goal.clone())?);
         Some(LandmarkRoute {
             embeddings: self.embeddings.clone(),
             goal,
@@ -231,23 +231,24 @@ pub struct LandmarkRoute {
 }
 
 impl LandmarkRoute {
-    /// Landmarks with a path to the goal.
-    pub fn reachable(&self) -> usize {
-        self.to_goal.iter().filter(|d| d.is_finite()).count()
-    }
-
     /// Steps from each latent to the goal through the landmarks (see `route_steps`: one hop
     /// onto the graph, then its shortest path; straight when the goal is within one edge).
     ///
     /// # Shapes
-    /// - `latents`: `[batch, latent_dim]` → `batch` values
+    /// - `latents`: `[batch, latent_dim]` → `batch` values (none for a critic without
+    ///   embedding, which no route is built for)
     pub fn steps(&self, critic: &Critic, latents: Tensor<2>) -> Vec<f32> {
         let Some(embedded) = critic.embedding(latents) else {
             return Vec::new();
         };
         let n = self.to_goal.len();
-        let direct = to_vec(critic.embedded_steps(embedded.clone(), self.goal.clone()));
-        let hops = to_vec(critic.embedded_steps(embedded, self.embeddings.clone()));
+        let (Some(direct), Some(hops)) = (
+            critic.embedded_steps(embedded.clone(), self.goal.clone()),
+            critic.embedded_steps(embedded, self.embeddings.clone()),
+        ) else {
+            return Vec::new();
+        };
+        let (direct, hops) = (to_vec(direct), to_vec(hops));
         direct
             .iter()
             .zip(hops.chunks(n))
