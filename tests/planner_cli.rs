@@ -55,8 +55,15 @@ fn demo_then_eval_end_to_end() {
     // The defaults: the learner's episode context and the quasimetric critic.
     assert_eq!(report["learner"]["context_dims"], 4);
     assert_eq!(report["critic"], "quasimetric");
-    // The landmarks are saved with the critic; the graph through them is opt-in.
+    // The landmarks are saved with the critic; the graph through them is opt-in. The search
+    // through the recorded exploration is on by default, its frames saved with the critic.
     assert!(report["landmark_graph"].is_null());
+    assert_eq!(report["replay_graph"]["episodes_per_goal"], 40);
+    assert!(
+        report["replay_graph"]["frames"].as_u64().expect("frames") > 10,
+        "{}",
+        report["replay_graph"]
+    );
     let checkpoint = report["learner"]["checkpoint"]
         .as_str()
         .expect("checkpoint");
@@ -73,6 +80,13 @@ fn demo_then_eval_end_to_end() {
             .join("cost_models/landmarks.bin")
             .is_file(),
         "the landmarks are saved with the critic"
+    );
+    assert!(
+        dir.path()
+            .join(checkpoint)
+            .join("cost_models/replay.bin")
+            .is_file(),
+        "the recorded exploration is saved with the critic"
     );
 
     // A second demo into the same folder is refused: nothing is overwritten.
@@ -97,7 +111,13 @@ fn demo_then_eval_end_to_end() {
         "3,4",
     ];
     let mut eval = base.to_vec();
-    eval.extend(["--json", "--landmark-edge-steps", "4"]);
+    eval.extend([
+        "--json",
+        "--landmark-edge-steps",
+        "4",
+        "--replay-graph-episodes",
+        "0",
+    ]);
     eval.extend(FAST);
     let output = kennel(&eval, dir.path());
     assert_ok(&output);
@@ -119,7 +139,8 @@ fn demo_then_eval_end_to_end() {
     assert_eq!(json["success_ci95"].as_array().map(Vec::len), Some(2));
     assert_eq!(json["oracle"]["cost_spearman"], 1.0);
     assert!(json["plan_ms_p99"].as_f64().expect("p99") > 0.0);
-    // The landmark graph over the saved landmarks, as asked.
+    // The landmark graph over the saved landmarks, as asked, and no replay graph.
+    assert!(json["replay_graph"].is_null(), "{}", json["replay_graph"]);
     assert_eq!(json["landmark_graph"]["edge_steps"], 4.0);
     assert!(
         json["landmark_graph"]["landmarks"]

@@ -4,6 +4,7 @@
 //! cargo run --release --example model_lab -- critic CHECKPOINT WORLD_FILE [key=value ...]
 //! cargo run --release --example model_lab -- truth-critic CHECKPOINT WORLD_FILE [key=value ...]
 //! cargo run --release --example model_lab -- door CHECKPOINT WORLD_FILE [episodes=300] [k=10]
+//! cargo run --release --example model_lab -- replay-graph CHECKPOINT WORLD_FILE [key=value ...]
 //! ```
 //!
 //! - `critic`: fits the critic and guardrail as `kennel eval` does, with any of the critic's
@@ -18,18 +19,22 @@
 //!   `k`-step open-loop predictions of held-out exploration (actions as taken), with errors
 //!   grouped by what the true path did: crossed the divider at `x = 0` through the door, came
 //!   near it, or neither (two_rooms).
+//! - `replay-graph`: the planner's search through the recorded exploration against the critic
+//!   (`critic=CHECKPOINT/cost_models`) on the same held-out start/goal pairs, with any of the
+//!   graph's settings (`neighbours=40`, `stride=2`, `link=1.0`, `hop=2.0`): their cost ρ.
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 
-use agent::eval::cost_diagnostic;
+use agent::eval::{Routing, cost_diagnostic};
 use agent::model::JepaModel;
 use agent::plan::{
-    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, cosine_decay,
-    encode_frames,
+    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, ReplayFrames,
+    ReplayGraph, ReplayGraphConfig, cosine_decay, encode_frames,
 };
+use agent::probe::spearman;
 use agent::train::load_model;
 use burn::prelude::*;
 use nalgebra::{DMatrix, DVector};
@@ -68,7 +73,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, checkpoint, world, rest @ ..] = args.as_slice() else {
         return Err(
-            "usage: model_lab critic|truth-critic|door CHECKPOINT WORLD_FILE [key=value ...]"
+            "usage: model_lab critic|truth-critic|door|replay-graph CHECKPOINT WORLD_FILE [key=value ...]"
                 .into(),
         );
     };
@@ -80,7 +85,10 @@ fn main() -> Result<()> {
         "critic" => critic(&spec, &model, &options, &device),
         "truth-critic" => truth_critic(&spec, &model, &options, &device),
         "door" => door(&spec, &model, &options, &device),
-        other => Err(format!("unknown mode {other:?}: critic, truth-critic or door").into()),
+        "replay-graph" => replay_graph(&spec, &model, &options, &device),
+        other => Err(
+            format!("unknown mode {other:?}: critic, truth-critic, door or replay-graph").into(),
+        ),
     }
 }
 
@@ -113,25 +121,7 @@ fn critic(
     device: &Device,
 ) -> Result<()> {
     let episodes = options.get("episodes", 800)?;
-    let cache = options.0.get("cache").map(Path::new);
-    let data = match cache.filter(|c| c.exists()) {
-        Some(cache) => load_latents(cache)?,
-        None => {
-            // The exploration `kennel eval` fits on (seed 1000).
-            let data = LatentEpisodes::explore(
-                spec,
-                model,
-                episodes,
-                1000 ^ 0x00c0_ffee,
-                device,
-                &mut |_| {},
-            )?;
-            if let Some(cache) = cache {
-                save_latents(cache, &data)?;
-            }
-            data
-        }
-    };
+    let data = exploration(spec, model, options, device)?;
     let data = LatentEpisodes {
         latents: data.latents.into_iter().take(episodes).collect(),
         in_hazard: data.in_hazard.into_iter().take(episodes).collect(),
@@ -142,12 +132,47 @@ fn critic(
         device,
         &mut |_| {},
     );
-    let rho = cost_diagnostic(spec, model, Some(&models.critic), None, 50, 1000, device)?;
+    let rho = cost_diagnostic(
+        spec,
+        model,
+        Some(&models.critic),
+        Routing::default(),
+        50,
+        1000,
+        device,
+    )?;
     println!("cost ρ {rho:.3} ({:?})", models.report);
     if let Some(dir) = options.0.get("save") {
         models.save(Path::new(dir))?;
     }
     Ok(())
+}
+
+/// The exploration `kennel eval` fits on (seed 1000), encoded, `episodes=800` of it; with
+/// `cache=FILE`, read from or kept in that file.
+fn exploration(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<LatentEpisodes> {
+    let episodes = options.get("episodes", 800)?;
+    let cache = options.0.get("cache").map(Path::new);
+    if let Some(cache) = cache.filter(|c| c.exists()) {
+        return load_latents(cache);
+    }
+    let data = LatentEpisodes::explore(
+        spec,
+        model,
+        episodes,
+        1000 ^ 0x00c0_ffee,
+        device,
+        &mut |_| {},
+    )?;
+    if let Some(cache) = cache {
+        save_latents(cache, &data)?;
+    }
+    Ok(data)
 }
 
 /// One exploration episode with the true state: frames, actions and the agent's positions.
@@ -300,7 +325,15 @@ fn truth_critic(
         trainer.train_step(&batch, config.learning_rate * decay);
     }
     let critic = trainer.critic();
-    let rho = cost_diagnostic(spec, model, Some(&critic), None, 50, 1000, device)?;
+    let rho = cost_diagnostic(
+        spec,
+        model,
+        Some(&critic),
+        Routing::default(),
+        50,
+        1000,
+        device,
+    )?;
     println!("truth critic on {} pairs: cost ρ {rho:.3}", labels.len());
     if let Some(dir) = options.0.get("save") {
         // The guardrail as `kennel eval` fits it, the critic replaced.
@@ -416,4 +449,82 @@ fn load_latents(path: &Path) -> Result<LatentEpisodes> {
         )
         .into()
     })
+}
+
+/// The search through the recorded exploration ([`ReplayGraph`]) against the critic on the
+/// same held-out pairs: Spearman ρ with the true shortest path over all pairs and over those
+/// near the divider (|x| < 0.3), with any of the graph's settings (`neighbours=40`,
+/// `stride=2`, `link=1.0`, `hop=2.0`, `context=4`) and the critic saved in `critic=DIR`.
+fn replay_graph(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<()> {
+    let data = exploration(spec, model, options, device)?;
+    let config = ReplayGraphConfig::new()
+        .with_episodes(options.get("neighbours", 40)?)
+        .with_context_dims(options.get("context", 4)?)
+        .with_link_steps(options.get("link", 1.0)?)
+        .with_hop_steps(options.get("hop", 2.0)?);
+    let frames = ReplayFrames::keep(&data, options.get("stride", 2)?);
+    let graph = ReplayGraph::new(frames, config).ok_or("no frames to search")?;
+    let critic = match options.0.get("critic") {
+        Some(dir) => CostModels::load(Path::new(dir), device)?.map(|m| m.critic),
+        None => None,
+    };
+    let d = model.encoder.latent_dim();
+    let walks = walk(spec, model, 555, options.get("diag", 60)?, device)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let (mut graph_costs, mut critic_costs, mut truths, mut near) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
+    for w in &walks {
+        let goal = Tensor::<2>::from_data(TensorData::new(w.goal.clone(), [1, d]), device);
+        let route = graph.route(&goal).ok_or("no route")?;
+        for _ in 0..4 {
+            let t = rng.random_range(0..w.distances.len() / 2);
+            let z = Tensor::<2>::from_data(
+                TensorData::new(w.latents[t * d..(t + 1) * d].to_vec(), [1, d]),
+                device,
+            );
+            graph_costs.push(f64::from(route.steps_through_frames(z.clone())[0]));
+            if let Some(critic) = &critic {
+                let steps = critic
+                    .steps_to(z, goal.clone())
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| format!("{e:?}"))?;
+                critic_costs.push(f64::from(steps[0]));
+            }
+            truths.push(f64::from(w.distances[t]));
+            near.push(w.positions[t][0].abs() < 0.3);
+        }
+    }
+    let rho = |costs: &[f64], only_near: bool| -> f64 {
+        let (a, b): (Vec<f64>, Vec<f64>) = costs
+            .iter()
+            .zip(&truths)
+            .zip(&near)
+            .filter(|(_, n)| !only_near || **n)
+            .map(|((c, t), _)| (*c, *t))
+            .unzip();
+        spearman(&a, &b)
+    };
+    println!(
+        "{} pairs ({} near the divider), {:.1} s: graph ρ {:.3} (near the divider {:.3})",
+        truths.len(),
+        near.iter().filter(|n| **n).count(),
+        started.elapsed().as_secs_f64(),
+        rho(&graph_costs, false),
+        rho(&graph_costs, true)
+    );
+    if !critic_costs.is_empty() {
+        println!(
+            "critic ρ {:.3} (near the divider {:.3})",
+            rho(&critic_costs, false),
+            rho(&critic_costs, true)
+        );
+    }
+    Ok(())
 }

@@ -13,9 +13,10 @@ use serde::Serialize;
 use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 
 use crate::model::{JepaModel, frames_to_tensor};
+use crate::plan::LandmarkRoute;
 use crate::plan::{
     ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
-    PlannerConfig, decide, encode_frames,
+    PlannerConfig, ReplayGraph, decide, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -41,7 +42,31 @@ pub enum EvalPolicy<'a> {
         /// The landmark graph the critic's last-step estimate is routed through (`None`: the
         /// critic's straight estimate).
         landmarks: Option<&'a LandmarkGraph>,
+        /// The recorded exploration the last-step estimate is routed through instead (it
+        /// takes precedence over `landmarks`; `None`: not used).
+        replay: Option<&'a ReplayGraph>,
     },
+}
+
+/// What the planner's last-step estimate is routed through (neither: the critic's straight
+/// estimate).
+#[derive(Clone, Copy, Default)]
+pub struct Routing<'a> {
+    /// The critic's landmark graph.
+    pub landmarks: Option<&'a LandmarkGraph>,
+    /// The recorded exploration; it takes precedence over the landmarks.
+    pub replay: Option<&'a ReplayGraph>,
+}
+
+impl Routing<'_> {
+    /// Shortest paths to `goal` (`[1, latent_dim]`) through the graph in use, once per goal.
+    pub fn route(&self, critic: &Critic, goal: &Tensor<2>) -> Option<LandmarkRoute> {
+        match (self.replay, self.landmarks) {
+            (Some(replay), _) => replay.route(goal),
+            (None, Some(landmarks)) => landmarks.route(critic, goal.clone()),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The figures of one evaluation.
@@ -234,11 +259,16 @@ fn run_episode(
         (
             EvalPolicy::Learned {
                 critic: Some(critic),
-                landmarks: Some(landmarks),
+                landmarks,
+                replay,
                 ..
             },
             Some(goal),
-        ) => landmarks.route(critic, goal.clone()),
+        ) => Routing {
+            landmarks: *landmarks,
+            replay: *replay,
+        }
+        .route(critic, goal),
         _ => None,
     };
     let world = env.world().ok_or(SimError::NotReset)?;
@@ -413,14 +443,14 @@ pub fn record_episode(
 /// image's latent) and the true distance to the goal (`World::distance_to_goal`: shortest
 /// path around obstacles for navigation, position error for push), over `episodes` held-out
 /// episodes (seeds from `master_seed`, apart from evaluation seeds), four states each along a
-/// smooth random walk from the episode's start. With `landmarks` (and a critic), the cost is
-/// the route through them ([`LandmarkRoute::steps`](crate::plan::LandmarkRoute::steps)), as
-/// the planner's last imagined step is measured.
+/// smooth random walk from the episode's start. With a critic, the cost is
+/// the route of `routing` ([`LandmarkRoute::steps`]), as the planner's last imagined step is
+/// measured.
 pub fn cost_diagnostic(
     spec: &Arc<WorldSpec>,
     model: &JepaModel,
     critic: Option<&Critic>,
-    landmarks: Option<&LandmarkGraph>,
+    routing: Routing<'_>,
     episodes: usize,
     master_seed: u64,
     device: &Device,
@@ -460,9 +490,7 @@ pub fn cost_diagnostic(
         let latents = encode_frames(model, &frames, n, h, w, device);
         let z = Tensor::<2>::from_data(TensorData::new(latents.clone(), [n, d]), device);
         let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
-        let route = critic
-            .zip(landmarks)
-            .and_then(|(c, l)| l.route(c, g.clone()));
+        let route = critic.and_then(|c| routing.route(c, &g));
         let cost: Vec<f32> = match (critic, route) {
             (Some(critic), Some(route)) => route.steps(critic, z),
             (Some(critic), None) => critic

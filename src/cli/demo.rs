@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use agent::eval::{EvalPolicy, episode_seeds, record_episode};
 use agent::model::{EpisodeContextConfig, JepaConfig, JepaModel};
-use agent::plan::{CostModels, LandmarkGraph, LatentEpisodes, collect_exploration};
+use agent::plan::{CostModels, LatentEpisodes, collect_exploration};
 use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, load_model};
 use agent::{Episode, ReplayBuffer};
 use anyhow::{Context, bail};
@@ -23,8 +23,8 @@ use sim::stream::{StreamConfig, spawn};
 use sim::{SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 
 use super::eval::{
-    CriticKind, EvalSettings, PlannerArgs, budget_line, cost_models_dir, fit_cost_models,
-    landmark_graph, landmarks_json, learned_policy, run_eval_table,
+    CriticKind, EvalSettings, PlannerArgs, PlannerGraphs, budget_line, cost_models_dir,
+    fit_cost_models, learned_policy, run_eval_table,
 };
 use super::train::{check_camera, parse_focus, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
@@ -104,8 +104,8 @@ struct ActorModels {
     step: u64,
     model: Arc<JepaModel>,
     cost: CostModels,
-    /// The graph through `cost`'s landmarks, when `--landmark-edge-steps` asks for one.
-    landmarks: Option<LandmarkGraph>,
+    /// The graphs through `cost`'s recorded frames that the planner flags ask for.
+    graphs: PlannerGraphs,
     fitted_at: Instant,
 }
 
@@ -241,15 +241,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         baselines: !args.no_baselines,
         diagnostic_episodes: args.planner.diagnostic_episodes,
     };
-    let graph = landmark_graph(&cost_models, args.planner.landmark_edge_steps, &device);
-    let table = run_eval_table(
-        &spec,
-        &model,
-        &cost_models,
-        graph.as_ref(),
-        &settings,
-        &device,
-    )?;
+    let graphs = PlannerGraphs::build(&cost_models, &args.planner, args.context_dims, &device);
+    let table = run_eval_table(&spec, &model, &cost_models, &graphs, &settings, &device)?;
     let eval_s = eval_started.elapsed().as_secs_f64();
 
     // Pictures: losses, success over time, one planned episode.
@@ -270,7 +263,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         Err(err) => eprintln!("warning: no success plot: {err:#}"),
     }
     let strip_png = args.out.join("filmstrip.png");
-    let policy = learned_policy(&model, &settings, &cost_models, graph.as_ref());
+    let policy = learned_policy(&model, &settings, &cost_models, &graphs);
     let trace = record_episode(&spec, &policy, episode_seeds(&[eval_seed], 1)[0], &device)?;
     let heading = format!("kennel demo · {} · planned episode", spec.name);
     match filmstrip(&strip_png, &trace, 6, &heading) {
@@ -278,7 +271,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         Err(err) => eprintln!("warning: no filmstrip: {err:#}"),
     }
 
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "world": spec.name,
         "minutes": args.minutes,
         "seed": args.seed,
@@ -295,7 +288,6 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },
         "planner": planner,
         "critic": CriticKind::from_quasimetric(cost_models.config.critic.quasimetric).name(),
-        "landmark_graph": landmarks_json(graph.as_ref(), args.planner.landmark_edge_steps),
         "cost_models": cost_models.report,
         "eval_seeds": [eval_seed],
         "eval_episodes": args.eval_episodes,
@@ -303,6 +295,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "practice": practice,
         "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
     });
+    if let serde_json::Value::Object(object) = &mut report {
+        for (key, graph) in graphs.to_json(args.planner.landmark_edge_steps) {
+            object.insert(key.into(), graph);
+        }
+    }
     let report_path = args.out.join("report.json");
     std::fs::write(&report_path, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("cannot write {}", report_path.display()))?;
@@ -414,13 +411,13 @@ fn act(
                 let data = LatentEpisodes::encode(&latest, exploration, device);
                 CostModels::fit(&data, config, device, &mut |_| {})
             });
-            let landmarks =
-                pool.install(|| landmark_graph(&cost, args.planner.landmark_edge_steps, device));
+            let graphs = pool
+                .install(|| PlannerGraphs::build(&cost, &args.planner, args.context_dims, device));
             models = Some(ActorModels {
                 step: weights_step,
                 model: latest,
                 cost,
-                landmarks,
+                graphs,
                 fitted_at: Instant::now(),
             });
             continue;
@@ -434,7 +431,8 @@ fn act(
             cost: args.planner.cost(),
             critic: Some(&actor.cost.critic),
             guardrail: actor.cost.guardrail.as_ref(),
-            landmarks: actor.landmarks.as_ref(),
+            landmarks: actor.graphs.landmarks.as_ref(),
+            replay: actor.graphs.replay.as_ref(),
         };
         let seed = practice_seeds.episode_seed(0, practice.len() as u64);
         let trace = pool.install(|| record_episode(spec, &policy, seed, device))?;

@@ -16,7 +16,7 @@ use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
 
 use super::{
     Critic, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
-    HazardClassifierTrainer, LandmarkSet, Trajectories,
+    HazardClassifierTrainer, LandmarkSet, ReplayFrames, Trajectories,
 };
 use crate::model::{JepaModel, frames_to_tensor};
 
@@ -202,6 +202,10 @@ pub struct CostModelsConfig {
     /// Landmarks kept for the planner's graph search ([`LandmarkSet`]; `None` or 0: none).
     /// An `Option` so that cost models saved before it existed still load.
     pub landmarks: Option<usize>,
+    /// Keep every this-many-th latent of every exploration episode for the planner's search
+    /// through the recorded exploration ([`ReplayFrames`], [`ReplayGraph`](super::ReplayGraph);
+    /// `None` or 0: none). An `Option` so that older cost models still load.
+    pub replay_stride: Option<usize>,
 }
 
 impl CostModelsConfig {
@@ -218,12 +222,17 @@ impl CostModelsConfig {
             )
             .with_guardrail(HazardClassifierConfig::new().with_latent_dim(latent_dim))
             .with_landmarks(Some(DEFAULT_LANDMARKS))
+            .with_replay_stride(Some(DEFAULT_REPLAY_STRIDE))
     }
 }
 
 /// Landmarks kept by default: 1,000 of two_rooms' ~80,000 exploration frames put ~20 in the
 /// door, and a route costs one `[samples, 1000]` table of distances per decision.
 const DEFAULT_LANDMARKS: usize = 1000;
+
+/// Every second frame: two_rooms' 800 exploration episodes then keep ~75,000 latents (19 MB),
+/// and a goal's graph of 40 episodes has ~4,000 nodes (graph ρ 0.85 at stride 2).
+const DEFAULT_REPLAY_STRIDE: usize = 2;
 
 /// What a fit saw and reached.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -254,6 +263,9 @@ pub struct CostModels {
     /// Latents of exploration frames for the planner's graph search; `None` when the config
     /// asks for none or the folder predates them.
     pub landmarks: Option<LandmarkSet>,
+    /// Latents of the recorded exploration for the planner's search through it; `None` when
+    /// the config asks for none or the folder predates them.
+    pub replay: Option<ReplayFrames>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -264,6 +276,8 @@ pub struct CostModels {
 const MANIFEST: &str = "cost_models.json";
 /// The landmark set's file in the same folder.
 const LANDMARKS: &str = "landmarks.bin";
+/// The recorded exploration's file in the same folder.
+const REPLAY: &str = "replay.bin";
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
@@ -352,11 +366,16 @@ impl CostModels {
             .landmarks
             .filter(|count| *count > 0)
             .map(|count| LandmarkSet::sample(data, count, config.seed));
+        let replay = config
+            .replay_stride
+            .filter(|stride| *stride > 0)
+            .map(|stride| ReplayFrames::keep(data, stride));
         progress(1.0);
         Self {
             critic: critic.critic(),
             guardrail,
             landmarks,
+            replay,
             report: FitReport {
                 episodes: trajectories.len(),
                 frames: inside.len() + outside.len(),
@@ -369,7 +388,8 @@ impl CostModels {
         }
     }
 
-    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin` and `cost_models.json` into `dir` (through a
+    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin`, `replay.bin` and `cost_models.json`
+    /// into `dir` (through a
     /// temporary folder renamed when complete).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
         let tmp = dir.with_extension("tmp");
@@ -393,6 +413,11 @@ impl CostModels {
             landmarks
                 .save(&tmp.join(LANDMARKS))
                 .map_err(|e| fail("the landmarks", e))?;
+        }
+        if let Some(replay) = &self.replay {
+            replay
+                .save(&tmp.join(REPLAY))
+                .map_err(|e| fail("the recorded exploration", e))?;
         }
         let manifest = Manifest {
             config: serde_json::from_str(&self.config.to_string()).unwrap_or_default(),
@@ -451,10 +476,17 @@ impl CostModels {
         } else {
             None
         };
+        let replay_path = dir.join(REPLAY);
+        let replay = if replay_path.is_file() {
+            Some(ReplayFrames::load(&replay_path).map_err(|e| fail(&replay_path, e))?)
+        } else {
+            None
+        };
         Ok(Some(Self {
             critic,
             guardrail,
             landmarks,
+            replay,
             config,
             report: manifest.report,
         }))

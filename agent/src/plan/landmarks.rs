@@ -145,8 +145,10 @@ impl LandmarkGraph {
         let goal = critic.embedding(goal)?;
         let direct = to_vec(critic.embedded_steps(self.embeddings.clone(), goal.clone())?);
         Some(LandmarkRoute {
-            embeddings: self.embeddings.clone(),
-            goal,
+            hops: Hops::Critic {
+                embeddings: self.embeddings.clone(),
+                goal,
+            },
             to_goal: shortest_paths(&direct, &self.incoming, self.edge_steps),
             edge_steps: self.edge_steps,
         })
@@ -220,35 +222,107 @@ fn route_steps(straight: f32, hops: &[f32], to_goal: &[f32], edge_steps: f32) ->
     }
 }
 
-/// Steps to one goal through the landmark graph.
+/// Steps to one goal through a graph of seen frames: the critic's landmark graph
+/// ([`LandmarkGraph::route`]) or the recorded exploration
+/// ([`ReplayGraph::route`](super::ReplayGraph::route)).
 pub struct LandmarkRoute {
-    embeddings: Tensor<2>,
-    /// The goal's embedding, `[1, embedding]`.
-    goal: Tensor<2>,
-    /// Per landmark, the shortest path to the goal (infinite when there is none).
+    hops: Hops,
+    /// Per node, the shortest path to the goal (infinite when there is none).
     to_goal: Vec<f32>,
+    /// The longest hop onto the graph (and the longest edge), in steps.
     edge_steps: f32,
 }
 
+/// How a latent's hop onto a route's nodes is measured.
+enum Hops {
+    /// The critic's estimate between embeddings.
+    Critic {
+        /// The critic's embedding of each landmark, `[n, embedding]`.
+        embeddings: Tensor<2>,
+        /// The goal's embedding, `[1, embedding]`.
+        goal: Tensor<2>,
+    },
+    /// Latent distance in typical recorded steps, the episode context left out.
+    Latent {
+        /// Each node's latent without the context, `[n, latent_dim - skip]`.
+        nodes: Tensor<2>,
+        /// The goal's latent without the context, `[1, latent_dim - skip]`.
+        goal: Tensor<2>,
+        /// Leading context dimensions to leave out of a query latent.
+        skip: usize,
+        /// Latent distance of one recorded step.
+        step: f32,
+    },
+}
+
 impl LandmarkRoute {
-    /// Steps from each latent to the goal through the landmarks (see `route_steps`: one hop
-    /// onto the graph, then its shortest path; straight when the goal is within one edge).
+    /// A route whose hops are latent distances (see [`ReplayGraph`](super::ReplayGraph)).
+    pub(super) fn through_frames(
+        nodes: Tensor<2>,
+        goal: Tensor<2>,
+        to_goal: Vec<f32>,
+        skip: usize,
+        step: f32,
+        hop_steps: f32,
+    ) -> Self {
+        Self {
+            hops: Hops::Latent {
+                nodes,
+                goal,
+                skip,
+                step,
+            },
+            to_goal,
+            edge_steps: hop_steps,
+        }
+    }
+
+    /// Steps from each latent to the goal through the graph (see `route_steps`: one hop onto
+    /// the graph, then its shortest path; straight when the goal is within one hop). A
+    /// critic's route measures with `critic`; a recorded-frames route needs none.
     ///
     /// # Shapes
-    /// - `latents`: `[batch, latent_dim]` → `batch` values (none for a critic without
-    ///   embedding, which no route is built for)
+    /// - `latents`: `[batch, latent_dim]` → `batch` values (none for a critic route without a
+    ///   critic embedding, which no route is built for)
     pub fn steps(&self, critic: &Critic, latents: Tensor<2>) -> Vec<f32> {
-        let Some(embedded) = critic.embedding(latents) else {
+        let (direct, hops) = match &self.hops {
+            Hops::Latent { .. } => return self.steps_through_frames(latents),
+            Hops::Critic { embeddings, goal } => {
+                let Some(embedded) = critic.embedding(latents) else {
+                    return Vec::new();
+                };
+                match (
+                    critic.embedded_steps(embedded.clone(), goal.clone()),
+                    critic.embedded_steps(embedded, embeddings.clone()),
+                ) {
+                    (Some(direct), Some(hops)) => (to_vec(direct), to_vec(hops)),
+                    _ => return Vec::new(),
+                }
+            }
+        };
+        self.combine(&direct, &hops)
+    }
+
+    /// [`steps`](Self::steps) of a recorded-frames route (empty for a critic's route).
+    pub fn steps_through_frames(&self, latents: Tensor<2>) -> Vec<f32> {
+        let Hops::Latent {
+            nodes,
+            goal,
+            skip,
+            step,
+        } = &self.hops
+        else {
             return Vec::new();
         };
+        let [_, d] = latents.dims();
+        let latents = latents.narrow(1, *skip, d - skip);
+        let direct = super::replay_graph::steps_between(latents.clone(), goal.clone(), *step);
+        let hops = super::replay_graph::steps_between(latents, nodes.clone(), *step);
+        self.combine(&direct, &hops)
+    }
+
+    fn combine(&self, direct: &[f32], hops: &[f32]) -> Vec<f32> {
         let n = self.to_goal.len();
-        let (Some(direct), Some(hops)) = (
-            critic.embedded_steps(embedded.clone(), self.goal.clone()),
-            critic.embedded_steps(embedded, self.embeddings.clone()),
-        ) else {
-            return Vec::new();
-        };
-        let (direct, hops) = (to_vec(direct), to_vec(hops));
         direct
             .iter()
             .zip(hops.chunks(n))

@@ -10,6 +10,7 @@ mod guardrail;
 mod landmarks;
 mod latent_cost;
 mod optimizer;
+mod replay_graph;
 
 pub use self::cost_models::{
     CostModels, CostModelsConfig, FitReport, LabelledEpisode, LatentEpisodes, collect_exploration,
@@ -23,3 +24,4 @@ pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_dist
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
 };
+pub use self::replay_graph::{ReplayFrames, ReplayGraph, ReplayGraphConfig};
