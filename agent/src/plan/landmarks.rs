@@ -58,15 +58,12 @@ impl LandmarkSet {
 
     /// Writes the set to `path` (postcard).
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let bytes = postcard::to_allocvec(self).map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+        save_postcard(self, path)
     }
 
     /// Reads what [`save`](Self::save) wrote.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let set: Self = postcard::from_bytes(&bytes)
-            .map_err(|e| format!("{}: not a landmark set: {e}", path.display()))?;
+        let set: Self = load_postcard(path, "a landmark set")?;
         if set.latent_dim == 0 || !set.latents.len().is_multiple_of(set.latent_dim) {
             return Err(format!(
                 "{}: {} numbers do not make latents of {}",
@@ -329,6 +326,21 @@ impl LandmarkRoute {
             .map(|(&straight, row)| route_steps(straight, row, &self.to_goal, self.edge_steps))
             .collect()
     }
+}
+
+/// Writes `value` to `path` as postcard bytes.
+pub(super) fn save_postcard<T: Serialize>(value: &T, path: &Path) -> Result<(), String> {
+    let bytes = postcard::to_allocvec(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Reads what [`save_postcard`] wrote; `what` names the expected content in the error.
+pub(super) fn load_postcard<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    postcard::from_bytes(&bytes).map_err(|e| format!("{}: not {what}: {e}", path.display()))
 }
 
 fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {

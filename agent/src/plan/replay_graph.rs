@@ -17,7 +17,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::LatentEpisodes;
-use super::landmarks::LandmarkRoute;
+use super::landmarks::{LandmarkRoute, load_postcard, save_postcard};
 
 /// How a [`ReplayGraph`] is built and searched.
 #[derive(Config, Debug, PartialEq)]
@@ -80,15 +80,12 @@ impl ReplayFrames {
 
     /// Writes the frames to `path` (postcard).
     pub fn save(&self, path: &Path) -> Result<(), String> {
-        let bytes = postcard::to_allocvec(self).map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+        save_postcard(self, path)
     }
 
     /// Reads what [`save`](Self::save) wrote.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let frames: Self = postcard::from_bytes(&bytes)
-            .map_err(|e| format!("{}: not recorded exploration frames: {e}", path.display()))?;
+        let frames: Self = load_postcard(path, "recorded exploration frames")?;
         if frames.latent_dim == 0
             || frames
                 .episodes
