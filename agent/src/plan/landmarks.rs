@@ -168,7 +168,11 @@ fn short_edges(table: &[f32], n: usize, edge_steps: f32) -> Vec<Vec<(usize, f32)
 
 /// Per landmark, the shortest path to the goal (infinite where there is none), given each
 /// landmark's straight estimate to the goal (`direct`) and the graph's edges.
-fn shortest_paths(direct: &[f32], incoming: &[Vec<(usize, f32)>], edge_steps: f32) -> Vec<f32> {
+pub(super) fn shortest_paths(
+    direct: &[f32],
+    incoming: &[Vec<(usize, f32)>],
+    edge_steps: f32,
+) -> Vec<f32> {
     // Edges into the goal: the short ones, or the shortest when none is short (a goal unlike
     // every landmark still gets a way in).
     let reach = edge_steps.max(direct.iter().copied().fold(f32::INFINITY, f32::min));

@@ -9,15 +9,13 @@
 //! so each goal's graph is made of the episodes whose context is nearest the goal's: the
 //! exploration recorded behind the same door.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::Path;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::LatentEpisodes;
-use super::landmarks::{LandmarkRoute, load_postcard, save_postcard};
+use super::landmarks::{LandmarkRoute, load_postcard, save_postcard, shortest_paths};
 
 /// How a [`ReplayGraph`] is built and searched.
 #[derive(Config, Debug, PartialEq)]
@@ -237,6 +235,7 @@ impl ReplayGraph {
         }
         let goal_node = goal.clone().narrow(1, skip, width);
         let to_goal_direct = steps_between(node_tensor.clone(), goal_node.clone(), self.step);
+        // The edges are symmetric, so they serve as their own reverse.
         let to_goal = shortest_paths(&to_goal_direct, &edges, self.config.hop_steps);
         Some(LandmarkRoute::through_frames(
             node_tensor,
@@ -275,36 +274,6 @@ pub(super) fn steps_between(a: Tensor<2>, b: Tensor<2>, step: f32) -> Vec<f32> {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap_or_default()
-}
-
-/// Per node, the shortest path to the goal over `edges` (infinite where there is none); the
-/// goal joins the nodes within `hop` steps of it (`direct`), or the nearest when none is.
-fn shortest_paths(direct: &[f32], edges: &[Vec<(usize, f32)>], hop: f32) -> Vec<f32> {
-    let nearest = direct.iter().copied().fold(f32::INFINITY, f32::min);
-    let reach = hop.max(nearest);
-    let mut to_goal = vec![f32::INFINITY; direct.len()];
-    let mut queue = BinaryHeap::new();
-    for (i, &s) in direct.iter().enumerate() {
-        if s <= reach {
-            to_goal[i] = s;
-            // Non-negative floats order like their bit patterns.
-            queue.push(Reverse((s.to_bits(), i)));
-        }
-    }
-    while let Some(Reverse((bits, i))) = queue.pop() {
-        let here = f32::from_bits(bits);
-        if here > to_goal[i] {
-            continue;
-        }
-        for &(j, length) in &edges[i] {
-            let there = here + length;
-            if there < to_goal[j] {
-                to_goal[j] = there;
-                queue.push(Reverse((there.to_bits(), j)));
-            }
-        }
-    }
-    to_goal
 }
 
 #[cfg(test)]
