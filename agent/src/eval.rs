@@ -16,7 +16,7 @@ use crate::model::{JepaModel, frames_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
     ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
-    PlannerConfig, ReplayGraph, decide, encode_frames,
+    PlannerConfig, ReplayGraph, decide, decide_watching, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -96,6 +96,126 @@ pub struct EvalReport {
     pub infeasible_decisions: u64,
     /// Env steps over all episodes.
     pub env_steps: u64,
+}
+
+/// Whose fault a planner's wrong choices are: at sampled decisions of learned-planner
+/// episodes, the planner's first batch of candidate plans is ranked three ways. By the
+/// planner's cost of what the predictor imagines (what it acts on); by the same cost of the
+/// encoded frames of what the candidates really do in the simulator (the predictor taken out);
+/// and by their true cost (the oracle planner's: the true shortest-path distance along the
+/// way and at the end). Where the second agrees with the truth and the first does not, the
+/// predictor is wrong; where neither does, the cost is.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PlanDiagnostic {
+    /// Decisions examined.
+    pub decisions: usize,
+    /// Median over decisions of the Spearman ρ between the planner's costs of the candidates
+    /// (imagined) and their true costs.
+    pub imagined_spearman: f64,
+    /// The same with the planner's cost measured on the candidates' true outcomes.
+    pub real_spearman: f64,
+    /// Fraction of decisions where the candidate the planner ranks first is among the best
+    /// quarter by true cost (a quarter by chance).
+    pub imagined_choice_in_best_quarter: f64,
+    /// The same for the candidate ranked first on the true outcomes.
+    pub real_choice_in_best_quarter: f64,
+}
+
+/// What [`PlanDiagnostic`] gathers during episodes.
+struct PlanRanking {
+    /// Examine every `every`-th decision.
+    every: u32,
+    /// Per examined decision: ρ imagined, ρ real, and whether each one's first choice is in
+    /// the true best quarter.
+    rows: Vec<(f64, f64, bool, bool)>,
+}
+
+impl PlanRanking {
+    /// Ranks `candidates` (costed `imagined` by the planner) from the world as it is now.
+    #[allow(clippy::too_many_arguments)]
+    fn examine(
+        &mut self,
+        world: &World,
+        scratch: &mut World,
+        field: &sim::DistanceField,
+        goal_cost: &mut GoalCost<'_>,
+        model: &JepaModel,
+        candidates: &ActionSequences,
+        imagined: &[f32],
+        device: &Device,
+    ) -> Result<(), SimError> {
+        let snapshot = world.snapshot()?;
+        let truth = oracle_costs(scratch, &snapshot, field, candidates);
+        // The candidates' real frames, encoded as the planner encodes what it sees.
+        let spec = Arc::clone(scratch.spec_arc());
+        let (low, high) = (spec.agent.action_low, spec.agent.action_high);
+        let mut renderer = sim::Renderer::new(&spec);
+        let mut frame = sim::Frame::default();
+        let mut pixels = Vec::new();
+        for i in 0..candidates.samples {
+            scratch.restore(&snapshot)?;
+            for action in candidates.sequence(i).chunks(2) {
+                scratch.set_action([
+                    action[0].clamp(low[0], high[0]),
+                    action[1].clamp(low[1], high[1]),
+                ]);
+                for _ in 0..spec.agent.action_repeat {
+                    scratch.step();
+                }
+                renderer.render_into(scratch, &mut frame);
+                pixels.extend_from_slice(&frame.rgb);
+            }
+        }
+        let (h, w) = (frame.height as usize, frame.width as usize);
+        let (s, t) = (candidates.samples, candidates.horizon);
+        let latents = model
+            .encoder
+            .forward(frames_to_tensor(&pixels, s * t, h, w, device));
+        let d = latents.dims()[1];
+        let real = goal_cost.costs_of(candidates, latents.reshape([s, t, d]));
+        let (imagined_rho, imagined_best) = agreement(imagined, &truth);
+        let (real_rho, real_best) = agreement(&real, &truth);
+        self.rows
+            .push((imagined_rho, real_rho, imagined_best, real_best));
+        Ok(())
+    }
+
+    fn report(&self) -> PlanDiagnostic {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            percentile(&v, 0.5)
+        };
+        let n = self.rows.len().max(1) as f64;
+        PlanDiagnostic {
+            decisions: self.rows.len(),
+            imagined_spearman: median(self.rows.iter().map(|r| r.0).collect()),
+            real_spearman: median(self.rows.iter().map(|r| r.1).collect()),
+            imagined_choice_in_best_quarter: self.rows.iter().filter(|r| r.2).count() as f64 / n,
+            real_choice_in_best_quarter: self.rows.iter().filter(|r| r.3).count() as f64 / n,
+        }
+    }
+}
+
+/// How well `costs` rank candidates whose true costs are `truth`: the Spearman ρ over the
+/// candidates finite in both (a hazard hit in truth, a guardrail's rejection), and whether
+/// the lowest of `costs` is among the best quarter of `truth`.
+fn agreement(costs: &[f32], truth: &[f32]) -> (f64, bool) {
+    let (a, b): (Vec<f64>, Vec<f64>) = costs
+        .iter()
+        .zip(truth)
+        .filter(|(c, t)| c.is_finite() && t.is_finite())
+        .map(|(c, t)| (f64::from(*c), f64::from(*t)))
+        .unzip();
+    let mut sorted: Vec<f32> = truth.iter().copied().filter(|t| t.is_finite()).collect();
+    sorted.sort_by(f32::total_cmp);
+    let quarter = sorted
+        .get(sorted.len().saturating_sub(1) / 4)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY);
+    let chosen_is_good = (0..costs.len())
+        .min_by(|&i, &j| costs[i].total_cmp(&costs[j]))
+        .is_some_and(|i| truth[i] <= quarter);
+    (spearman(&a, &b), chosen_is_good)
 }
 
 /// One episode as it was played, for pictures: every frame, the agent's path, the goal.
@@ -230,6 +350,7 @@ fn run_episode(
     seed: u64,
     device: &Device,
     mut trace: Option<&mut EpisodeTrace>,
+    mut ranking: Option<&mut PlanRanking>,
 ) -> Result<EpisodeOutcome, SimError> {
     let spec = Arc::clone(env.spec());
     let (low, high) = (spec.agent.action_low, spec.agent.action_high);
@@ -272,13 +393,11 @@ fn run_episode(
         _ => None,
     };
     let world = env.world().ok_or(SimError::NotReset)?;
-    let field = match policy {
-        EvalPolicy::Oracle(_) => Some(world.distance_field(world.goal().agent_position, 0.02)),
-        _ => None,
-    };
-    let mut scratch = match policy {
-        EvalPolicy::Oracle(_) => Some(World::from_seed(Arc::clone(&spec), seed)?),
-        _ => None,
+    let simulates = matches!(policy, EvalPolicy::Oracle(_)) || ranking.is_some();
+    let field = simulates.then(|| world.distance_field(world.goal().agent_position, 0.02));
+    let mut scratch = match simulates {
+        true => Some(World::from_seed(Arc::clone(&spec), seed)?),
+        false => None,
     };
     if let Some(trace) = trace.as_deref_mut() {
         let goal = world.goal();
@@ -344,9 +463,38 @@ fn run_episode(
                 let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
                 let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
                     .with_route(route.as_ref());
-                let plan = decide(planner, &mut goal_cost);
+                let examine = ranking.as_ref().is_some_and(|r| (step - 1) % r.every == 0);
+                let mut first: Option<(ActionSequences, Vec<f32>)> = None;
+                let plan = if examine {
+                    decide_watching(planner, &mut goal_cost, &mut |candidates, costs| {
+                        if first.is_none() {
+                            first = Some((candidates.clone(), costs.to_vec()));
+                        }
+                    })
+                } else {
+                    decide(planner, &mut goal_cost)
+                };
                 outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 outcome.infeasible += u64::from(!plan.stats.feasible);
+                // After the timing: the diagnostic takes seconds.
+                if let (Some(ranking), Some((candidates, imagined)), Some(scratch), Some(field)) = (
+                    ranking.as_deref_mut(),
+                    first,
+                    scratch.as_mut(),
+                    field.as_ref(),
+                ) {
+                    let world = env.world().ok_or(SimError::NotReset)?;
+                    ranking.examine(
+                        world,
+                        scratch,
+                        field,
+                        &mut goal_cost,
+                        model,
+                        &candidates,
+                        &imagined,
+                        device,
+                    )?;
+                }
                 Action([plan.actions[0], plan.actions[1]])
             }
         };
@@ -399,7 +547,7 @@ pub fn evaluate(
     let mut steps_to_success = Vec::new();
     let mut plan_ms = Vec::new();
     for (i, seed) in seeds.iter().enumerate() {
-        let outcome = run_episode(&mut env, policy, *seed, device, None)?;
+        let outcome = run_episode(&mut env, policy, *seed, device, None, None)?;
         report.hazard_entries += outcome.hazard_entries;
         report.infeasible_decisions += outcome.infeasible;
         report.env_steps += u64::from(outcome.steps);
@@ -434,8 +582,34 @@ pub fn record_episode(
 ) -> Result<EpisodeTrace, SimError> {
     let mut env = Env::new(Arc::clone(spec));
     let mut trace = EpisodeTrace::default();
-    run_episode(&mut env, policy, seed, device, Some(&mut trace))?;
+    run_episode(&mut env, policy, seed, device, Some(&mut trace), None)?;
     Ok(trace)
+}
+
+/// The [`PlanDiagnostic`] of the learned planner `policy` over the episodes of `seeds`,
+/// examining every `every`-th decision; `progress` hears after each episode (episodes done,
+/// decisions examined so far). `None` for a policy that is not the learned planner.
+pub fn plan_diagnostic(
+    spec: &Arc<WorldSpec>,
+    policy: &EvalPolicy<'_>,
+    seeds: &[u64],
+    every: u32,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<PlanDiagnostic>, SimError> {
+    if !matches!(policy, EvalPolicy::Learned { .. }) {
+        return Ok(None);
+    }
+    let mut env = Env::new(Arc::clone(spec));
+    let mut ranking = PlanRanking {
+        every: every.max(1),
+        rows: Vec::new(),
+    };
+    for (i, seed) in seeds.iter().enumerate() {
+        run_episode(&mut env, policy, *seed, device, None, Some(&mut ranking))?;
+        progress(i + 1, ranking.rows.len());
+    }
+    Ok(Some(ranking.report()))
 }
 
 /// The cost diagnostic: Spearman rank correlation between the planner's cost of a state
@@ -507,4 +681,33 @@ pub fn cost_diagnostic(
         distances.extend(truth);
     }
     Ok(spearman(&costs, &distances))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agreement;
+
+    #[test]
+    fn agreement_ranks_candidates_against_the_truth_and_skips_the_infinite() {
+        let truth = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let (rho, good) = agreement(&truth, &truth);
+        assert!((rho - 1.0).abs() < 1e-12 && good);
+        let reversed: Vec<f32> = truth.iter().map(|t| -t).collect();
+        let (rho, good) = agreement(&reversed, &truth);
+        assert!((rho + 1.0).abs() < 1e-12 && !good);
+        // The second best is in the best quarter (two of eight); the third is not.
+        let mut second = [9.0; 8];
+        second[1] = 0.0;
+        assert!(agreement(&second, &truth).1);
+        let mut third = [9.0; 8];
+        third[2] = 0.0;
+        assert!(!agreement(&third, &truth).1);
+        // A rejected candidate and a hazard hit in truth are left out of ρ.
+        let mut costs = truth;
+        costs[0] = f32::INFINITY;
+        let mut hit = truth;
+        hit[7] = f32::INFINITY;
+        let (rho, _) = agreement(&costs, &hit);
+        assert!((rho - 1.0).abs() < 1e-12, "{rho}");
+    }
 }

@@ -6,8 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use agent::eval::{EvalPolicy, episode_seeds, evaluate, wilson_interval};
-use agent::plan::{CemConfig, PlanMethod, PlannerConfig};
+use agent::eval::{EvalPolicy, episode_seeds, evaluate, plan_diagnostic, wilson_interval};
+use agent::model::JepaConfig;
+use agent::plan::{CemConfig, GoalCostConfig, PlanMethod, PlannerConfig};
 use burn::prelude::Device;
 
 #[test]
@@ -65,6 +66,59 @@ fn the_oracle_reaches_goals_safely_and_random_actions_do_not() {
         random.success_ci95[0] <= random.success_rate
             && random.success_rate <= random.success_ci95[1]
     );
+}
+
+#[test]
+fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
+    let path = common::reach_world_path();
+    let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
+    let device = Device::flex();
+    let model = JepaConfig::new().with_latent(8).init(&device);
+    let policy = EvalPolicy::Learned {
+        model: &model,
+        // No deadline: the episode is the same every time.
+        planner: PlannerConfig {
+            horizon: 3,
+            method: PlanMethod::Cem(CemConfig {
+                samples: 16,
+                elites: 4,
+                iterations: 1,
+                ..CemConfig::default()
+            }),
+            deadline: None,
+            ..PlannerConfig::default()
+        },
+        cost: GoalCostConfig::default(),
+        critic: None,
+        guardrail: None,
+        landmarks: None,
+        replay: None,
+    };
+    let seeds = episode_seeds(&[5], 1);
+    let played = evaluate(&spec, &policy, &seeds, &device, &mut |_, _| {}).expect("eval");
+    let report = plan_diagnostic(&spec, &policy, &seeds, 10, &device, &mut |_, _| {})
+        .expect("diagnostic")
+        .expect("a learned planner is examined");
+    assert_eq!(report.decisions as u64, played.env_steps.div_ceil(10));
+    for rho in [report.imagined_spearman, report.real_spearman] {
+        assert!((-1.0..=1.0).contains(&rho), "{report:?}");
+    }
+    for share in [
+        report.imagined_choice_in_best_quarter,
+        report.real_choice_in_best_quarter,
+    ] {
+        assert!((0.0..=1.0).contains(&share), "{report:?}");
+    }
+    let none = plan_diagnostic(
+        &spec,
+        &EvalPolicy::Random,
+        &seeds,
+        10,
+        &device,
+        &mut |_, _| {},
+    )
+    .expect("random");
+    assert!(none.is_none());
 }
 
 #[test]

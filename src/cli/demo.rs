@@ -77,6 +77,10 @@ pub struct DemoArgs {
     /// wrong (door crossings) weigh more.
     #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
     window_focus: f64,
+    /// k: steps of the learner's rollout loss (the predictor imagines k steps from one
+    /// encoded frame during training; the planner imagines a whole horizon).
+    #[arg(long, default_value_t = 4)]
+    rollout_steps: usize,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -151,7 +155,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let planner = args.planner.planner(&spec)?;
     let model = JepaConfig::new()
         .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
-        .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus));
+        .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus))
+        .with_rollout_steps(args.rollout_steps);
     let trainer = Trainer::new(
         TrainConfig::new().with_model(model).with_seed(args.seed),
         &device,
@@ -283,6 +288,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "sequence_pool": args.sequence_pool,
             "context_dims": args.context_dims,
             "window_focus": args.window_focus,
+            "rollout_steps": args.rollout_steps,
             "checkpoint": checkpoint.display().to_string(),
         },
         "timings_s": { "learning": learning_s, "fit": fit_s, "eval": eval_s },

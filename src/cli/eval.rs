@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agent::eval::{EvalPolicy, EvalReport, Routing, cost_diagnostic, episode_seeds, evaluate};
+use agent::eval::{
+    EvalPolicy, EvalReport, PlanDiagnostic, Routing, cost_diagnostic, episode_seeds, evaluate,
+    plan_diagnostic,
+};
 use agent::model::JepaModel;
 use agent::plan::{
     CemConfig, CostModels, CostModelsConfig, GoalCostConfig, LandmarkGraph, LatentEpisodes,
@@ -46,6 +49,13 @@ pub struct EvalArgs {
     /// Also draw the learned planner's first four episodes as filmstrips into this folder.
     #[arg(long)]
     filmstrips: Option<PathBuf>,
+    /// Also say whose fault the learned planner's wrong choices are, over its first this many
+    /// episodes: every tenth decision, its candidate plans are ranked by its cost of what the
+    /// predictor imagines, by the same cost of their real outcomes (rendered and encoded) and
+    /// by their true cost (see `agent::eval::PlanDiagnostic`). About 1 s per decision
+    /// examined. 0: off.
+    #[arg(long, default_value_t = 0)]
+    plan_diagnostic: usize,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -681,6 +691,21 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             eprintln!("wrote {}", path.display());
         }
     }
+    let blame = match args.plan_diagnostic {
+        0 => None,
+        episodes => {
+            let policy = learned_policy(&model, &settings, &cost_models, &graphs);
+            let seeds = episode_seeds(&args.seeds, episodes);
+            let bar = ProgressBar::new(seeds.len() as u64).with_style(bar_style());
+            bar.set_prefix("plan diagnostic");
+            let report = plan_diagnostic(&spec, &policy, &seeds, 10, &device, &mut |_, n| {
+                bar.inc(1);
+                bar.set_message(format!("{n} decisions examined"));
+            })?;
+            bar.finish_and_clear();
+            report
+        }
+    };
     if args.json {
         let mut value = table.to_json();
         if let serde_json::Value::Object(object) = &mut value {
@@ -695,6 +720,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 "cost_models".into(),
                 serde_json::to_value(&cost_models.report)?,
             );
+            object.insert("plan_diagnostic".into(), serde_json::to_value(&blame)?);
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -707,8 +733,23 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         );
         print!("{}", table.render());
         println!("{}", budget_line(&settings.planner));
+        if let Some(blame) = &blame {
+            println!("{}", plan_diagnostic_line(blame));
+        }
     }
     Ok(())
+}
+
+/// [`PlanDiagnostic`] in words.
+fn plan_diagnostic_line(report: &PlanDiagnostic) -> String {
+    format!(
+        "plan diagnostic ({} decisions): candidates ranked like the truth by the imagined outcomes ρ {:.2}, by the real outcomes ρ {:.2}; first choice in the true best quarter {:.0}% vs {:.0}%",
+        report.decisions,
+        report.imagined_spearman,
+        report.real_spearman,
+        100.0 * report.imagined_choice_in_best_quarter,
+        100.0 * report.real_choice_in_best_quarter
+    )
 }
 
 /// The planner's budget in words.

@@ -84,6 +84,17 @@ impl<'a> GoalCost<'a> {
     /// One cost per candidate; `f32::INFINITY` for a candidate the guardrail rejects.
     pub fn costs(&mut self, candidates: &ActionSequences) -> Vec<f32> {
         let imagined = imagine(self.model, &self.latent, candidates); // [s, h, d]
+        self.costs_of(candidates, imagined)
+    }
+
+    /// [`costs`](Self::costs) of `candidates` whose latents along the way are `latents`
+    /// rather than the predictor's: the encoded frames of what the candidates really do, to
+    /// tell the predictor's errors from the cost's.
+    ///
+    /// # Shapes
+    /// - `latents`: `[samples, horizon, latent_dim]` → `samples` values
+    pub fn costs_of(&mut self, candidates: &ActionSequences, latents: Tensor<3>) -> Vec<f32> {
+        let imagined = latents;
         let mut costs = match self.critic {
             Some(critic) => self.critic_costs(critic, imagined.clone()),
             None => latent_distance_costs(imagined.clone(), &self.goal, &self.config.latent),
@@ -140,7 +151,20 @@ impl<'a> GoalCost<'a> {
 /// One receding-horizon decision: plans with `cost`; when no candidate satisfies the
 /// guardrails, says so (`stats.feasible` false) and returns the safest candidate it found.
 pub fn decide(planner: &mut Planner, cost: &mut GoalCost<'_>) -> Plan {
-    let mut plan = planner.plan(&mut |candidates| cost.costs(candidates));
+    decide_watching(planner, cost, &mut |_, _| {})
+}
+
+/// [`decide`], showing every batch of candidates and their costs to `watch`.
+pub fn decide_watching(
+    planner: &mut Planner,
+    cost: &mut GoalCost<'_>,
+    watch: &mut dyn FnMut(&ActionSequences, &[f32]),
+) -> Plan {
+    let mut plan = planner.plan(&mut |candidates| {
+        let costs = cost.costs(candidates);
+        watch(candidates, &costs);
+        costs
+    });
     if !plan.stats.feasible
         && let Some(safest) = cost.safest()
     {

@@ -17,7 +17,7 @@ pub use self::cost_models::{
     cosine_decay, encode_frames,
 };
 pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
-pub use self::goal_cost::{GoalCost, GoalCostConfig, decide};
+pub use self::goal_cost::{GoalCost, GoalCostConfig, decide, decide_watching};
 pub use self::guardrail::{HazardClassifier, HazardClassifierConfig, HazardClassifierTrainer};
 pub use self::landmarks::{LandmarkGraph, LandmarkRoute, LandmarkSet};
 pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
