@@ -147,21 +147,13 @@ impl PlanRanking {
         let snapshot = world.snapshot()?;
         let truth = oracle_costs(scratch, &snapshot, field, candidates);
         // The candidates' real frames, encoded as the planner encodes what it sees.
-        let spec = Arc::clone(scratch.spec_arc());
-        let (low, high) = (spec.agent.action_low, spec.agent.action_high);
-        let mut renderer = sim::Renderer::new(&spec);
+        let mut renderer = sim::Renderer::new(scratch.spec_arc());
         let mut frame = sim::Frame::default();
         let mut pixels = Vec::new();
         for i in 0..candidates.samples {
             scratch.restore(&snapshot)?;
             for action in candidates.sequence(i).chunks(2) {
-                scratch.set_action([
-                    action[0].clamp(low[0], high[0]),
-                    action[1].clamp(low[1], high[1]),
-                ]);
-                for _ in 0..spec.agent.action_repeat {
-                    scratch.step();
-                }
+                act(scratch, action);
                 renderer.render_into(scratch, &mut frame);
                 pixels.extend_from_slice(&frame.rgb);
             }
@@ -288,8 +280,6 @@ fn oracle_costs(
     field: &sim::DistanceField,
     candidates: &ActionSequences,
 ) -> Vec<f32> {
-    let spec = Arc::clone(scratch.spec_arc());
-    let (low, high) = (spec.agent.action_low, spec.agent.action_high);
     (0..candidates.samples)
         .map(|i| {
             if scratch.restore(snapshot).is_err() {
@@ -297,15 +287,8 @@ fn oracle_costs(
             }
             let mut cost = 0.0;
             for (t, action) in candidates.sequence(i).chunks(2).enumerate() {
-                scratch.set_action([
-                    action[0].clamp(low[0], high[0]),
-                    action[1].clamp(low[1], high[1]),
-                ]);
-                for _ in 0..spec.agent.action_repeat {
-                    scratch.step();
-                    if scratch.in_hazard() {
-                        return f32::INFINITY;
-                    }
+                if act(scratch, action) {
+                    return f32::INFINITY;
                 }
                 let d = match (scratch.goal().object_pose, scratch.object_pose()) {
                     // Push: the object's position error, and its yaw error at 0.1 m per radian.
@@ -325,6 +308,23 @@ fn oracle_costs(
             cost
         })
         .collect()
+}
+
+/// Applies `action` (clamped to the bounds) for the world's action repeat; whether the agent
+/// was in a hazard after any of those physics steps.
+fn act(world: &mut World, action: &[f32]) -> bool {
+    let agent = &world.spec_arc().agent;
+    let (low, high, repeat) = (agent.action_low, agent.action_high, agent.action_repeat);
+    world.set_action([
+        action[0].clamp(low[0], high[0]),
+        action[1].clamp(low[1], high[1]),
+    ]);
+    let mut in_hazard = false;
+    for _ in 0..repeat {
+        world.step();
+        in_hazard |= world.in_hazard();
+    }
+    in_hazard
 }
 
 /// What one episode did.
@@ -395,9 +395,10 @@ fn run_episode(
     let world = env.world().ok_or(SimError::NotReset)?;
     let simulates = matches!(policy, EvalPolicy::Oracle(_)) || ranking.is_some();
     let field = simulates.then(|| world.distance_field(world.goal().agent_position, 0.02));
-    let mut scratch = match simulates {
-        true => Some(World::from_seed(Arc::clone(&spec), seed)?),
-        false => None,
+    let mut scratch = if simulates {
+        Some(World::from_seed(Arc::clone(&spec), seed)?)
+    } else {
+        None
     };
     if let Some(trace) = trace.as_deref_mut() {
         let goal = world.goal();

@@ -94,14 +94,13 @@ impl<'a> GoalCost<'a> {
     /// # Shapes
     /// - `latents`: `[samples, horizon, latent_dim]` → `samples` values
     pub fn costs_of(&mut self, candidates: &ActionSequences, latents: Tensor<3>) -> Vec<f32> {
-        let imagined = latents;
         let mut costs = match self.critic {
-            Some(critic) => self.critic_costs(critic, imagined.clone()),
-            None => latent_distance_costs(imagined.clone(), &self.goal, &self.config.latent),
+            Some(critic) => self.critic_costs(critic, latents.clone()),
+            None => latent_distance_costs(latents.clone(), &self.goal, &self.config.latent),
         };
         add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
         if let Some(guardrail) = self.guardrail {
-            for (i, risk) in guardrail.risk(imagined).into_iter().enumerate() {
+            for (i, risk) in guardrail.risk(latents).into_iter().enumerate() {
                 if self.safest.as_ref().is_none_or(|(r, _)| risk < *r) {
                     self.safest = Some((risk, candidates.sequence(i).to_vec()));
                 }
