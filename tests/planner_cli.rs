@@ -7,9 +7,11 @@ mod common;
 
 use common::{assert_ok, kennel, stderr, stdout};
 
-const FAST: [&str; 6] = [
+const FAST: [&str; 8] = [
     "--fit-episodes",
     "3",
+    "--predictor-fit-steps",
+    "30",
     "--diagnostic-episodes",
     "2",
     "--samples",
@@ -87,6 +89,23 @@ fn demo_then_eval_end_to_end() {
             .join("cost_models/replay.bin")
             .is_file(),
         "the recorded exploration is saved with the critic"
+    );
+    // The predictor is refitted with the cost models (rollouts as long as the horizon), saved
+    // beside them, and its held-out error reported.
+    let refit = &report["cost_models"]["predictor"];
+    assert_eq!(refit["steps"], 30, "{refit}");
+    assert_eq!(refit["rollout_steps"], 15, "{refit}");
+    assert_eq!(
+        refit["held_out_error_after"].as_array().map(Vec::len),
+        Some(15),
+        "{refit}"
+    );
+    assert!(
+        dir.path()
+            .join(checkpoint)
+            .join("cost_models/predictor.bpk")
+            .is_file(),
+        "the refitted predictor is saved with the critic"
     );
 
     // A second demo into the same folder is refused: nothing is overwritten.

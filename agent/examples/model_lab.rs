@@ -5,6 +5,7 @@
 //! cargo run --release --example model_lab -- truth-critic CHECKPOINT WORLD_FILE [key=value ...]
 //! cargo run --release --example model_lab -- door CHECKPOINT WORLD_FILE [episodes=300] [k=10]
 //! cargo run --release --example model_lab -- replay-graph CHECKPOINT WORLD_FILE [key=value ...]
+//! cargo run --release --example model_lab -- predictor-fit CHECKPOINT WORLD_FILE out=DIR [key=value ...]
 //! ```
 //!
 //! - `critic`: fits the critic and guardrail as `kennel eval` does, with any of the critic's
@@ -22,6 +23,10 @@
 //! - `replay-graph`: the planner's search through the recorded exploration against the critic
 //!   (`critic=CHECKPOINT/cost_models`) on the same held-out start/goal pairs, with any of the
 //!   graph's settings (`neighbours=40`, `stride=2`, `link=1.0`, `hop=2.0`): their cost ρ.
+//! - `predictor-fit`: refits the predictor on the frozen encoder's latents of the exploration
+//!   (`steps=3000`, `k=15`, `lr=3e-4`, `batch=128`), prints its held-out rollout error before
+//!   and after, and writes a copy of the checkpoint with the refitted predictor to `out=DIR`
+//!   (with the checkpoint's `cost_models/`, which stay valid: the encoder is unchanged).
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -31,8 +36,8 @@ use std::sync::Arc;
 use agent::eval::{Routing, cost_diagnostic};
 use agent::model::JepaModel;
 use agent::plan::{
-    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, ReplayFrames,
-    ReplayGraph, ReplayGraphConfig, cosine_decay, encode_frames,
+    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, PredictorFitConfig,
+    ReplayFrames, ReplayGraph, ReplayGraphConfig, cosine_decay, encode_frames, fit_predictor,
 };
 use agent::probe::spearman;
 use agent::train::load_model;
@@ -73,7 +78,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, checkpoint, world, rest @ ..] = args.as_slice() else {
         return Err(
-            "usage: model_lab critic|truth-critic|door|replay-graph CHECKPOINT WORLD_FILE [key=value ...]"
+            "usage: model_lab critic|truth-critic|door|replay-graph|predictor-fit CHECKPOINT WORLD_FILE [key=value ...]"
                 .into(),
         );
     };
@@ -86,9 +91,11 @@ fn main() -> Result<()> {
         "truth-critic" => truth_critic(&spec, &model, &options, &device),
         "door" => door(&spec, &model, &options, &device),
         "replay-graph" => replay_graph(&spec, &model, &options, &device),
-        other => Err(
-            format!("unknown mode {other:?}: critic, truth-critic, door or replay-graph").into(),
-        ),
+        "predictor-fit" => predictor_fit(checkpoint, &spec, &model, &options, &device),
+        other => Err(format!(
+            "unknown mode {other:?}: critic, truth-critic, door, replay-graph or predictor-fit"
+        )
+        .into()),
     }
 }
 
@@ -125,6 +132,7 @@ fn critic(
     let data = LatentEpisodes {
         latents: data.latents.into_iter().take(episodes).collect(),
         in_hazard: data.in_hazard.into_iter().take(episodes).collect(),
+        actions: data.actions.into_iter().take(episodes).collect(),
     };
     let models = CostModels::fit(
         &data,
@@ -525,6 +533,55 @@ fn replay_graph(
             rho(&critic_costs, false),
             rho(&critic_costs, true)
         );
+    }
+    Ok(())
+}
+
+/// Refits the predictor on the encoded exploration and writes the checkpoint with it to
+/// `out=DIR` (see the module docs).
+fn predictor_fit(
+    checkpoint: &str,
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<()> {
+    let out = options
+        .0
+        .get("out")
+        .ok_or("predictor-fit needs out=DIR for the refitted checkpoint")?;
+    let data = exploration(spec, model, options, device)?;
+    let config = PredictorFitConfig::new()
+        .with_steps(options.get("steps", 3000)?)
+        .with_rollout_steps(options.get("k", 15)?)
+        .with_learning_rate(options.get("lr", 3e-4)?)
+        .with_batch(options.get("batch", 128)?);
+    let (predictor, report) = fit_predictor(&model.predictor, &data, &config, device, &mut |_| {})?;
+    println!("{}", serde_json::to_string(&report)?);
+    let source = agent::train::resolve_checkpoint(Path::new(checkpoint))?;
+    let target = Path::new(out);
+    copy_dir(&source, target)?;
+    let refitted = JepaModel {
+        predictor,
+        ..model.clone()
+    };
+    refitted
+        .save_file(target.join("model.bpk"))
+        .map_err(|e| format!("cannot write the weights: {e:?}"))?;
+    println!("wrote {}", target.display());
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name()))?;
+        }
     }
     Ok(())
 }

@@ -235,6 +235,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     cost_models
         .save(&cost_models_dir(&checkpoint))
         .map_err(anyhow::Error::msg)?;
+    // The encoder everything was fitted on, with the predictor the planner imagines with.
+    let model = cost_models.planning_model(&model);
     let fit_s = fit_started.elapsed().as_secs_f64();
     let eval_started = Instant::now();
     let eval_seed = args.seed.wrapping_add(1_000);
@@ -410,9 +412,11 @@ fn act(
                 "step {step} | fitting the critic and guardrail on the step-{weights_step} weights"
             ));
             // A shorter fit than the final one: practice refits several times.
-            let config =
-                args.planner
-                    .cost_models_config(spec, latest.encoder.latent_dim(), args.seed, 1500);
+            // Practice plans with the learner's predictor: the refit is for the final model.
+            let config = args
+                .planner
+                .cost_models_config(spec, latest.encoder.latent_dim(), args.seed, 1500)
+                .with_predictor(None);
             let cost = pool.install(|| {
                 let data = LatentEpisodes::encode(&latest, exploration, device);
                 CostModels::fit(&data, config, device, &mut |_| {})

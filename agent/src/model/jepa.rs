@@ -150,15 +150,7 @@ impl JepaModel {
     /// - `latent`: `[batch, latent_dim]`; `actions`: `[batch, steps, action_dim]`
     /// - output: `[batch, steps, latent_dim]` (the predicted latent after each action)
     pub fn rollout(&self, latent: Tensor<2>, actions: Tensor<3>) -> Tensor<3> {
-        let [batch, steps, action_dim] = actions.dims();
-        let mut z = latent;
-        let mut out = Vec::with_capacity(steps);
-        for t in 0..steps {
-            let a = actions.clone().narrow(1, t, 1).reshape([batch, action_dim]);
-            z = self.predictor.forward(z, a);
-            out.push(z.clone().unsqueeze_dim::<3>(1)); // [batch, 1, latent_dim]
-        }
-        Tensor::cat(out, 1)
+        self.predictor.rollout(latent, actions)
     }
 
     /// The training losses on a batch of sequences: teacher-forced one-step prediction, the

@@ -100,6 +100,26 @@ impl ResidualBlock {
 }
 
 impl Predictor {
+    /// The configuration this predictor was built from, read off its weights' shapes (so a
+    /// saved predictor can be rebuilt without the run's config).
+    pub fn config(&self) -> PredictorConfig {
+        let width = |layer: &Linear| layer.bias.as_ref().map_or(0, |b| b.shape().num_elements());
+        let hidden = width(&self.input);
+        let latent_dim = width(&self.output);
+        let inputs = self.input.weight.shape().num_elements() / hidden.max(1);
+        let film = self.blocks.iter().any(|b| b.film.is_some());
+        PredictorConfig::new()
+            .with_latent_dim(latent_dim)
+            .with_action_dim(inputs.saturating_sub(latent_dim))
+            .with_hidden(hidden)
+            .with_blocks(self.blocks.len())
+            .with_conditioning(if film {
+                ActionConditioning::Film
+            } else {
+                ActionConditioning::Concat
+            })
+    }
+
     /// Predicts the next latent.
     ///
     /// # Shapes
@@ -113,5 +133,22 @@ impl Predictor {
             hidden = block.forward(hidden, &action);
         }
         latent + self.output.forward(hidden)
+    }
+
+    /// Rolls the predictor forward through a sequence of actions, open loop.
+    ///
+    /// # Shapes
+    /// - `latent`: `[batch, latent_dim]`; `actions`: `[batch, steps, action_dim]`
+    /// - output: `[batch, steps, latent_dim]` (the predicted latent after each action)
+    pub fn rollout(&self, latent: Tensor<2>, actions: Tensor<3>) -> Tensor<3> {
+        let [batch, steps, action_dim] = actions.dims();
+        let mut z = latent;
+        let mut out = Vec::with_capacity(steps);
+        for t in 0..steps {
+            let a = actions.clone().narrow(1, t, 1).reshape([batch, action_dim]);
+            z = self.forward(z, a);
+            out.push(z.clone().unsqueeze_dim::<3>(1)); // [batch, 1, latent_dim]
+        }
+        Tensor::cat(out, 1)
     }
 }

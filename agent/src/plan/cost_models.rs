@@ -1,7 +1,8 @@
 //! Fitting the learned parts of the planner's cost on a model's own latents: the
 //! steps-to-goal critic (hindsight pairs from exploration trajectories, no rewards) and the
 //! hazard guardrail (a classifier of the simulator's "in a hazard" flag). Both depend on the
-//! encoder's latent space, so they are fitted per checkpoint and saved beside it.
+//! encoder's latent space, so they are fitted per checkpoint and saved beside it. On the same
+//! encoded exploration, the planner's predictor can be refitted too ([`fit_predictor`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,11 +15,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
 
+use super::predictor_fit::{PredictorFitConfig, PredictorFitReport, fit_predictor};
 use super::{
     Critic, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
     HazardClassifierTrainer, LandmarkSet, ReplayFrames, Trajectories,
 };
-use crate::model::{JepaModel, frames_to_tensor};
+use crate::model::{JepaModel, Predictor, PredictorConfig, frames_to_tensor};
 
 /// One exploration episode's frames and the simulator's hazard flag for each.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +33,8 @@ pub struct LabelledEpisode {
     pub frames: Vec<u8>,
     /// Whether the agent overlapped a hazard in each frame.
     pub in_hazard: Vec<bool>,
+    /// The action taken after each frame but the last.
+    pub actions: Vec<[f32; 2]>,
 }
 
 impl LabelledEpisode {
@@ -73,9 +77,12 @@ fn explore_episode(
         width: obs.rgb.width as usize,
         frames: obs.rgb.rgb,
         in_hazard: vec![info.in_hazard],
+        actions: Vec::new(),
     };
     loop {
-        let step = env.step(&policy.next_action(0))?;
+        let action = policy.next_action(0);
+        let step = env.step(&action)?;
+        record.actions.push(action.0);
         record.frames.extend_from_slice(&step.obs.rgb.rgb);
         record.in_hazard.push(step.info.in_hazard);
         if step.terminated || step.truncated {
@@ -92,6 +99,9 @@ pub struct LatentEpisodes {
     pub latents: Vec<Vec<Vec<f32>>>,
     /// `[episode][frame]`: the agent overlapped a hazard.
     pub in_hazard: Vec<Vec<bool>>,
+    /// `[episode][step]`: the action taken after each frame but the last (what the predictor
+    /// is refitted on).
+    pub actions: Vec<Vec<[f32; 2]>>,
 }
 
 impl LatentEpisodes {
@@ -138,6 +148,7 @@ impl LatentEpisodes {
         self.latents
             .push(flat.chunks(d).map(<[f32]>::to_vec).collect());
         self.in_hazard.push(episode.in_hazard.clone());
+        self.actions.push(episode.actions.clone());
     }
 
     /// Frames over all episodes.
@@ -206,6 +217,10 @@ pub struct CostModelsConfig {
     /// through the recorded exploration ([`ReplayFrames`], [`ReplayGraph`](super::ReplayGraph);
     /// `None` or 0: none). An `Option` so that older cost models still load.
     pub replay_stride: Option<usize>,
+    /// Refit the planner's predictor on the frozen encoder's latents of the same exploration
+    /// ([`fit_predictor`]); `None`: the planner imagines with the learner's predictor. Set by
+    /// the caller, which holds the predictor ([`CostModels::refit_predictor`]).
+    pub predictor: Option<PredictorFitConfig>,
 }
 
 impl CostModelsConfig {
@@ -251,6 +266,9 @@ pub struct FitReport {
     pub guardrail_balanced_accuracy: Option<f64>,
     /// Wall time of fitting (after encoding), seconds.
     pub seconds: f64,
+    /// The predictor's refit, when there was one.
+    #[serde(default)]
+    pub predictor: Option<PredictorFitReport>,
 }
 
 /// The critic and (for worlds with hazards) the guardrail of one checkpoint.
@@ -266,6 +284,9 @@ pub struct CostModels {
     /// Latents of the recorded exploration for the planner's search through it; `None` when
     /// the config asks for none or the folder predates them.
     pub replay: Option<ReplayFrames>,
+    /// The predictor refitted on the encoder's latents, which the planner imagines with
+    /// ([`planning_model`](Self::planning_model)); `None` when not refitted.
+    pub predictor: Option<Predictor>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -278,12 +299,17 @@ const MANIFEST: &str = "cost_models.json";
 const LANDMARKS: &str = "landmarks.bin";
 /// The recorded exploration's file in the same folder.
 const REPLAY: &str = "replay.bin";
+/// The refitted predictor's weights in the same folder.
+const PREDICTOR: &str = "predictor.bpk";
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
     config: serde_json::Value,
     report: FitReport,
     guardrail: bool,
+    /// The refitted predictor's architecture (absent: none saved).
+    #[serde(default)]
+    predictor: Option<serde_json::Value>,
 }
 
 impl CostModels {
@@ -376,6 +402,7 @@ impl CostModels {
             guardrail,
             landmarks,
             replay,
+            predictor: None,
             report: FitReport {
                 episodes: trajectories.len(),
                 frames: inside.len() + outside.len(),
@@ -383,14 +410,45 @@ impl CostModels {
                 critic_loss,
                 guardrail_balanced_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
+                predictor: None,
             },
             config,
         }
     }
 
-    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin`, `replay.bin` and `cost_models.json`
-    /// into `dir` (through a
-    /// temporary folder renamed when complete).
+    /// Refits `predictor` (the learner's) on the encoded exploration `data` these models were
+    /// fitted on, as `config.predictor` says (nothing when it is `None` or 0 steps), keeping
+    /// the result and its report. `progress` receives the fraction done.
+    pub fn refit_predictor(
+        &mut self,
+        predictor: &Predictor,
+        data: &LatentEpisodes,
+        device: &Device,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), String> {
+        let Some(config) = self.config.predictor.as_ref().filter(|c| c.steps > 0) else {
+            return Ok(());
+        };
+        let (refitted, report) = fit_predictor(predictor, data, config, device, progress)?;
+        self.predictor = Some(refitted);
+        self.report.predictor = Some(report);
+        Ok(())
+    }
+
+    /// The model the planner imagines with: `model` with the refitted predictor, when there
+    /// is one (the encoder is the one everything here was fitted on).
+    pub fn planning_model(&self, model: &JepaModel) -> JepaModel {
+        match &self.predictor {
+            Some(predictor) => JepaModel {
+                predictor: predictor.clone(),
+                ..model.clone()
+            },
+            None => model.clone(),
+        }
+    }
+
+    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin`, `replay.bin`, `predictor.bpk`
+    /// and `cost_models.json` into `dir` (through a temporary folder renamed when complete).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
         let tmp = dir.with_extension("tmp");
         let fail =
@@ -419,10 +477,20 @@ impl CostModels {
                 .save(&tmp.join(REPLAY))
                 .map_err(|e| fail("the recorded exploration", e))?;
         }
+        if let Some(predictor) = &self.predictor {
+            predictor
+                .clone()
+                .save_file(tmp.join(PREDICTOR))
+                .map_err(|e| fail("the predictor", format!("{e:?}")))?;
+        }
         let manifest = Manifest {
             config: serde_json::from_str(&self.config.to_string()).unwrap_or_default(),
             report: self.report.clone(),
             guardrail: self.guardrail.is_some(),
+            predictor: self
+                .predictor
+                .as_ref()
+                .map(|p| serde_json::from_str(&p.config().to_string()).unwrap_or_default()),
         };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
         std::fs::write(tmp.join(MANIFEST), text + "\n")
@@ -482,11 +550,26 @@ impl CostModels {
         } else {
             None
         };
+        let predictor = match &manifest.predictor {
+            Some(architecture) => {
+                let path = dir.join(PREDICTOR);
+                let config = PredictorConfig::load_binary(architecture.to_string().as_bytes())
+                    .map_err(|e| fail(&manifest_path, format!("unreadable predictor: {e}")))?;
+                Some(
+                    config
+                        .init(device)
+                        .try_load_file(&path)
+                        .map_err(|e| fail(&path, format!("cannot load: {e:?}")))?,
+                )
+            }
+            None => None,
+        };
         Ok(Some(Self {
             critic,
             guardrail,
             landmarks,
             replay,
+            predictor,
             config,
             report: manifest.report,
         }))

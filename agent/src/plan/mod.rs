@@ -10,6 +10,7 @@ mod guardrail;
 mod landmarks;
 mod latent_cost;
 mod optimizer;
+mod predictor_fit;
 mod replay_graph;
 
 pub use self::cost_models::{
@@ -24,4 +25,5 @@ pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_dist
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
 };
+pub use self::predictor_fit::{PredictorFitConfig, PredictorFitReport, fit_predictor};
 pub use self::replay_graph::{ReplayFrames, ReplayGraph, ReplayGraphConfig};

@@ -295,6 +295,7 @@ mod tests {
         LatentEpisodes {
             latents: vec![left, door, right],
             in_hazard: vec![vec![false; 11]; 3],
+            ..LatentEpisodes::default()
         }
     }
 
