@@ -375,11 +375,16 @@ pub fn fit_cost_models(
             "refitting the predictor ({} steps of {}-step rollouts)",
             predictor.steps, predictor.rollout_steps
         ));
-        models
-            .refit_predictor(&model.predictor, &exploration, device, &mut |f| {
-                bar.set_position(650 + (f * 350.0) as u64);
-            })
-            .map_err(anyhow::Error::msg)?;
+        let refit = models.refit_predictor(&model.predictor, &exploration, device, &mut |f| {
+            bar.set_position(650 + (f * 350.0) as u64);
+        });
+        if let Err(err) = refit {
+            // The critic and guardrail are good: keep them, and plan with the learner's
+            // predictor rather than lose the run's fit.
+            bar.suspend(|| {
+                eprintln!("warning: {err}; the planner imagines with the learner's predictor")
+            });
+        }
     }
     bar.finish_and_clear();
     let r = &models.report;

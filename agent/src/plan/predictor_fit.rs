@@ -57,7 +57,7 @@ pub struct PredictorFitReport {
     /// Held-out windows the errors are measured on.
     pub held_out_windows: usize,
     /// Mean squared latent error of the open-loop rollout on held-out windows, per step of
-    /// the rollout: the learner's predictor.
+    /// the rollout: the learner's predictor (empty when no held-out episode is long enough).
     pub held_out_error_before: Vec<f64>,
     /// The same for the refitted predictor.
     pub held_out_error_after: Vec<f64>,
@@ -115,7 +115,7 @@ fn rollout_errors(
     device: &Device,
 ) -> Vec<f64> {
     if windows.n == 0 {
-        return vec![f64::NAN; k];
+        return Vec::new();
     }
     let n = windows.n;
     let start = Tensor::<2>::from_data(TensorData::new(windows.starts.clone(), [n, d]), device);
@@ -203,6 +203,13 @@ pub fn fit_predictor(
             .powi_scalar(2)
             .mean();
         let loss = one_step + rollout;
+        let value = loss.clone().into_scalar::<f32>();
+        if !value.is_finite() {
+            return Err(format!(
+                "the predictor's refit diverged at step {step} of {} (loss {value}); lower its learning rate, or plan with the learner's predictor (--predictor-fit-steps 0)",
+                config.steps
+            ));
+        }
         let lr = config.learning_rate * cosine_decay(step as f64 / config.steps.max(1) as f64);
         let grads = GradientsParams::from_grads(loss.backward(), &trained);
         trained = optimizer.step(lr, trained, grads);
@@ -327,6 +334,24 @@ mod tests {
         )
         .expect_err("no actions");
         assert!(error.contains("encode it again"), "{error}");
+    }
+
+    #[test]
+    fn a_non_finite_loss_is_an_error_not_a_predictor() {
+        let device = Device::flex();
+        let mut data = walled_room(4, 2);
+        for frame in data.latents.iter_mut().flatten() {
+            frame[0] = f32::NAN;
+        }
+        let error = fit_predictor(
+            &small_predictor(&device),
+            &data,
+            &PredictorFitConfig::new().with_steps(5).with_batch(4),
+            &device,
+            &mut |_| {},
+        )
+        .expect_err("NaN latents");
+        assert!(error.contains("diverged at step 0"), "{error}");
     }
 
     #[test]
