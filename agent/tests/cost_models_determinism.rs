@@ -2,24 +2,15 @@
 //! models, bit for bit. Its own test binary (its own process), because the backend's random
 //! generator is global and tests in one binary run on parallel threads.
 
+mod common;
+
 use agent::plan::{CostModels, CostModelsConfig, CriticConfig, LatentEpisodes};
 use burn::prelude::*;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 const D: usize = 8;
 
 fn episodes() -> LatentEpisodes {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut data = LatentEpisodes::default();
-    for _ in 0..3 {
-        let latents: Vec<Vec<f32>> = (0..30)
-            .map(|_| (0..D).map(|_| rng.random_range(-1.0..1.0)).collect())
-            .collect();
-        data.in_hazard.push((0..30).map(|t| t % 7 == 0).collect());
-        data.latents.push(latents);
-    }
-    data
+    common::random_latent_episodes(D)
 }
 
 /// The fitted critic's estimates and the guardrail's risks on fixed latents.

@@ -2,30 +2,16 @@
 //! one the planner imagines with. Its own test binary: the backend's random generator is
 //! global, and the determinism tests elsewhere must not share it with this one.
 
+mod common;
+
 use agent::model::{JepaConfig, JepaModel};
 use agent::plan::{CostModels, CostModelsConfig, CriticConfig, LatentEpisodes, PredictorFitConfig};
 use burn::prelude::*;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 const D: usize = 8;
 
 fn episodes() -> LatentEpisodes {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut data = LatentEpisodes::default();
-    for _ in 0..3 {
-        let latents: Vec<Vec<f32>> = (0..30)
-            .map(|_| (0..D).map(|_| rng.random_range(-1.0..1.0)).collect())
-            .collect();
-        data.in_hazard.push((0..30).map(|t| t % 7 == 0).collect());
-        data.actions.push(
-            (0..29)
-                .map(|t| [(t as f32 * 0.3).sin(), (t as f32 * 0.7).cos()])
-                .collect(),
-        );
-        data.latents.push(latents);
-    }
-    data
+    common::random_latent_episodes(D)
 }
 
 #[test]
