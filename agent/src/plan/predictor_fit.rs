@@ -206,7 +206,7 @@ pub fn fit_predictor(
         let value = loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
             return Err(format!(
-                "the predictor's refit diverged at step {step} of {} (loss {value}); lower its learning rate, or plan with the learner's predictor (--predictor-fit-steps 0)",
+                "the predictor's refit diverged at step {step} of {} (loss {value}); look for non-finite latents in the encoded exploration (a diverged checkpoint), or plan with the learner's predictor (--predictor-fit-steps 0)",
                 config.steps
             ));
         }
