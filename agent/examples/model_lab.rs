@@ -9,8 +9,8 @@
 //! ```
 //!
 //! - `critic`: fits the critic and guardrail as `kennel eval` does, with any of the critic's
-//!   settings changed (`quasimetric=true`, `hidden=256`, `seed=7`, `episodes=800`, …), and
-//!   prints the cost diagnostic. `cache=FILE` keeps the encoded exploration between runs
+//!   settings changed (`quasimetric=true`, `hidden=256`, `seed=7`, `episodes=800`,
+//!   `readout_steps=3000` for push's pose readout, …), and prints the cost diagnostic. `cache=FILE` keeps the encoded exploration between runs
 //!   (encoding 800 episodes takes minutes, a fit seconds); `save=DIR` writes the cost models
 //!   (put them in `CHECKPOINT/cost_models` for `kennel eval` to use).
 //! - `truth-critic`: the same critic regressed on the simulator's true shortest-path distance
@@ -118,6 +118,8 @@ fn fit_config(spec: &WorldSpec, model: &JepaModel, options: &Options) -> Result<
         .with_embedding(options.get("embedding", c.embedding)?)
         .with_other_episode_goals(options.get("other", c.other_episode_goals)?)
         .with_slack(options.get("slack", c.slack)?);
+    let readout_steps = config.pose_readout_steps.unwrap_or(0);
+    config.pose_readout_steps = Some(options.get("readout_steps", readout_steps)?);
     Ok(config)
 }
 
@@ -133,6 +135,7 @@ fn critic(
         latents: data.latents.into_iter().take(episodes).collect(),
         in_hazard: data.in_hazard.into_iter().take(episodes).collect(),
         actions: data.actions.into_iter().take(episodes).collect(),
+        poses: data.poses.into_iter().take(episodes).collect(),
     };
     let models = CostModels::fit(
         &data,
@@ -144,6 +147,7 @@ fn critic(
         spec,
         model,
         Some(&models.critic),
+        models.pose_readout.as_ref(),
         Routing::default(),
         50,
         1000,
@@ -337,6 +341,7 @@ fn truth_critic(
         spec,
         model,
         Some(&critic),
+        None,
         Routing::default(),
         50,
         1000,

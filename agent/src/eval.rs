@@ -16,7 +16,7 @@ use crate::model::{JepaModel, frames_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
     ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
-    PlannerConfig, ReplayGraph, decide, decide_watching, encode_frames,
+    PlannerConfig, PoseReadout, ReplayGraph, decide, decide_watching, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -45,6 +45,9 @@ pub enum EvalPolicy<'a> {
         /// The recorded exploration the last-step estimate is routed through instead (it
         /// takes precedence over `landmarks`; `None`: not used).
         replay: Option<&'a ReplayGraph>,
+        /// Push: the pose readout the planner's cost goes through instead of the critic
+        /// (`None`: not used).
+        pose_readout: Option<&'a PoseReadout>,
     },
 }
 
@@ -272,8 +275,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Costs of candidates simulated from a snapshot of the true world: shortest-path distance
-/// to the goal after each imagined decision (0.1 each, 1 more at the end); entering a hazard
-/// makes a candidate infeasible.
+/// to the goal (push: [`sim::push_cost_to_go`]) after each imagined decision (0.1 each, 1 more at
+/// the end); entering a hazard makes a candidate infeasible.
 fn oracle_costs(
     scratch: &mut World,
     snapshot: &sim::WorldSnapshot,
@@ -290,14 +293,9 @@ fn oracle_costs(
                 if act(scratch, action) {
                     return f32::INFINITY;
                 }
-                let d = match (scratch.goal().object_pose, scratch.object_pose()) {
-                    // Push: the object's position error, and its yaw error at 0.1 m per radian.
-                    (Some(goal), Some(pose)) => {
-                        (pose.position[0] - goal.position[0])
-                            .hypot(pose.position[1] - goal.position[1])
-                            + 0.1 * sim::wrap_angle(pose.yaw - goal.yaw).abs()
-                    }
-                    _ => {
+                let d = match scratch.push_cost_to_go() {
+                    Some(d) => d,
+                    None => {
                         let p = scratch.agent_position();
                         field.distance([p[0], p[1]])
                     }
@@ -455,6 +453,7 @@ fn run_episode(
                     cost,
                     critic,
                     guardrail,
+                    pose_readout,
                     ..
                 },
                 Some(planner),
@@ -462,8 +461,10 @@ fn run_episode(
                 let started = Instant::now();
                 let latent = encode_one(model, &obs.rgb, device);
                 let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
+                let object_radius = env.world().and_then(World::object_radius).unwrap_or(0.0);
                 let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
-                    .with_route(route.as_ref());
+                    .with_route(route.as_ref())
+                    .with_pose_readout(*pose_readout, object_radius);
                 let examine = ranking.as_ref().is_some_and(|r| (step - 1) % r.every == 0);
                 let mut first: Option<(ActionSequences, Vec<f32>)> = None;
                 let plan = if examine {
@@ -616,15 +617,18 @@ pub fn plan_diagnostic(
 /// The cost diagnostic: Spearman rank correlation between the planner's cost of a state
 /// (the critic's steps-to-goal, or without a critic the squared latent distance to the goal
 /// image's latent) and the true distance to the goal (`World::distance_to_goal`: shortest
-/// path around obstacles for navigation, position error for push), over `episodes` held-out
+/// path around obstacles for navigation, pose error for push), over `episodes` held-out
 /// episodes (seeds from `master_seed`, apart from evaluation seeds), four states each along a
 /// smooth random walk from the episode's start. With a critic, the cost is
 /// the route of `routing` ([`LandmarkRoute::steps`]), as the planner's last imagined step is
-/// measured.
+/// measured; with a pose readout (push), push's cost-to-go between the poses it reads off the
+/// state's and the goal's latents, as the planner measures every imagined step.
+#[allow(clippy::too_many_arguments)]
 pub fn cost_diagnostic(
     spec: &Arc<WorldSpec>,
     model: &JepaModel,
     critic: Option<&Critic>,
+    pose_readout: Option<&PoseReadout>,
     routing: Routing<'_>,
     episodes: usize,
     master_seed: u64,
@@ -646,6 +650,7 @@ pub fn cost_diagnostic(
         let mut marks: Vec<u32> = (0..4).map(|_| rng.random_range(0..horizon / 2)).collect();
         marks.sort_unstable();
         let (mut frames, mut truth) = (Vec::new(), Vec::new());
+        let mut object_radius = 0.0;
         let mut t = 0;
         let mut current = obs;
         for mark in marks {
@@ -658,6 +663,7 @@ pub fn cost_diagnostic(
                 }
             }
             let world = env.world().ok_or(SimError::NotReset)?;
+            object_radius = world.object_radius().unwrap_or(0.0);
             frames.extend_from_slice(&current.rgb.rgb);
             truth.push(f64::from(world.distance_to_goal()));
         }
@@ -667,6 +673,19 @@ pub fn cost_diagnostic(
         let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
         let route = critic.and_then(|c| routing.route(c, &g));
         let cost: Vec<f32> = match (critic, route) {
+            _ if pose_readout.is_some() => {
+                let readout = pose_readout.expect("checked");
+                let goal = readout
+                    .poses(g)
+                    .into_iter()
+                    .next()
+                    .ok_or(SimError::NotReset)?;
+                readout
+                    .poses(z)
+                    .iter()
+                    .map(|p| sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius))
+                    .collect()
+            }
             (Some(critic), Some(route)) => route.steps(critic, z),
             (Some(critic), None) => critic
                 .steps_to(z, g)

@@ -181,20 +181,8 @@ impl EpisodeParams {
                 success_position_error,
                 ..
             } => {
-                let object_radius =
-                    spec.bodies
-                        .iter()
-                        .find(|b| &b.name == object)
-                        .map_or(0.0, |b| {
-                            let scale = variations.get(object).map_or(1.0, |v| v.scale);
-                            scale
-                                * b.shapes
-                                    .iter()
-                                    .map(|s| {
-                                        s.offset[0].hypot(s.offset[1]) + s.shape.footprint_radius()
-                                    })
-                                    .fold(0.0, f32::max)
-                        });
+                let scale = variations.get(object).map_or(1.0, |v| v.scale);
+                let object_radius = object_footprint_radius(spec, object, scale);
                 let (object_position, _) = sampler.draw(
                     &mut rng,
                     object_start_regions,
@@ -254,6 +242,21 @@ impl EpisodeParams {
     pub fn variation(&self, body: &str) -> BodyVariation {
         self.variations.get(body).copied().unwrap_or_default()
     }
+}
+
+/// The radius of the disc around a body's origin that holds its footprint (metres), at
+/// `scale`; 0 for a body the spec does not have.
+pub(crate) fn object_footprint_radius(spec: &WorldSpec, object: &str, scale: f32) -> f32 {
+    spec.bodies
+        .iter()
+        .find(|b| b.name == object)
+        .map_or(0.0, |b| {
+            scale
+                * b.shapes
+                    .iter()
+                    .map(|s| s.offset[0].hypot(s.offset[1]) + s.shape.footprint_radius())
+                    .fold(0.0, f32::max)
+        })
 }
 
 /// Rejection sampling of points in regions, away from hazards.

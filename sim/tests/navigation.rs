@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::load;
-use sim::World;
+use sim::{World, wrap_angle};
 
 fn straight(a: [f32; 2], b: [f32; 2]) -> f32 {
     (a[0] - b[0]).hypot(a[1] - b[1])
@@ -55,12 +55,19 @@ fn two_rooms_distances_go_through_the_door() {
 }
 
 #[test]
-fn push_distance_is_the_object_position_error() {
+fn push_distance_is_the_object_pose_error() {
     let world = World::from_seed(load("push"), 3).expect("world");
     let goal = world.goal().object_pose.expect("push goal");
     let pose = world.object_pose().expect("object");
-    let expected = straight(pose.position, goal.position);
-    assert!((world.distance_to_goal() - expected).abs() < 1e-6);
+    // The T-block's footprint radius: its bar's corner, 0.1 m off centre plus hypot(0.2, 0.05).
+    let radius = 0.1 + 0.2f32.hypot(0.05);
+    let expected =
+        straight(pose.position, goal.position) + radius * wrap_angle(pose.yaw - goal.yaw).abs();
+    assert!(
+        expected > straight(pose.position, goal.position) + 0.01,
+        "the yaw counts"
+    );
+    assert!((world.distance_to_goal() - expected).abs() < 1e-5);
     let reach = World::from_seed(load("reach"), 2).expect("world");
     let p = reach.agent_position();
     let d = reach.distance_to_goal();

@@ -443,6 +443,7 @@ fn act(
             guardrail: actor.cost.guardrail.as_ref(),
             landmarks: actor.graphs.landmarks.as_ref(),
             replay: actor.graphs.replay.as_ref(),
+            pose_readout: actor.cost.pose_readout.as_ref(),
         };
         let seed = practice_seeds.episode_seed(0, practice.len() as u64);
         let trace = pool.install(|| record_episode(spec, &policy, seed, device))?;

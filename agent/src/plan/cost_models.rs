@@ -2,7 +2,8 @@
 //! steps-to-goal critic (hindsight pairs from exploration trajectories, no rewards) and the
 //! hazard guardrail (a classifier of the simulator's "in a hazard" flag). Both depend on the
 //! encoder's latent space, so they are fitted per checkpoint and saved beside it. On the same
-//! encoded exploration, the planner's predictor can be refitted too ([`fit_predictor`]).
+//! encoded exploration, the planner's predictor can be refitted too ([`fit_predictor`]), and
+//! for push tasks a pose readout is fitted on the poses the simulator reports ([`PoseReadout`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
 use super::predictor_fit::{PredictorFitConfig, PredictorFitReport, fit_predictor};
 use super::{
     Critic, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
-    HazardClassifierTrainer, LandmarkSet, ReplayFrames, Trajectories,
+    HazardClassifierTrainer, LandmarkSet, POSE_DIM, PoseReadout, PoseReadoutConfig,
+    PoseReadoutReport, PoseReadoutTrainer, PushPoses, ReplayFrames, Trajectories, readout_errors,
 };
 use crate::model::{JepaModel, Predictor, PredictorConfig, frames_to_tensor};
 
@@ -35,6 +37,9 @@ pub struct LabelledEpisode {
     pub in_hazard: Vec<bool>,
     /// The action taken after each frame but the last.
     pub actions: Vec<[f32; 2]>,
+    /// Push tasks: the true poses in each frame, as the pose readout's targets
+    /// ([`PushPoses::to_target`]); empty for other tasks.
+    pub poses: Vec<[f32; POSE_DIM]>,
 }
 
 impl LabelledEpisode {
@@ -78,13 +83,20 @@ fn explore_episode(
         frames: obs.rgb.rgb,
         in_hazard: vec![info.in_hazard],
         actions: Vec::new(),
+        poses: Vec::new(),
     };
+    record
+        .poses
+        .extend(env.world().and_then(PushPoses::of).map(|p| p.to_target()));
     loop {
         let action = policy.next_action(0);
         let step = env.step(&action)?;
         record.actions.push(action.0);
         record.frames.extend_from_slice(&step.obs.rgb.rgb);
         record.in_hazard.push(step.info.in_hazard);
+        record
+            .poses
+            .extend(env.world().and_then(PushPoses::of).map(|p| p.to_target()));
         if step.terminated || step.truncated {
             return Ok(record);
         }
@@ -102,6 +114,10 @@ pub struct LatentEpisodes {
     /// `[episode][step]`: the action taken after each frame but the last (what the predictor
     /// is refitted on).
     pub actions: Vec<Vec<[f32; 2]>>,
+    /// `[episode][frame]`: push tasks' true poses (the pose readout's targets); empty
+    /// episodes for other tasks.
+    #[serde(default)]
+    pub poses: Vec<Vec<[f32; POSE_DIM]>>,
 }
 
 impl LatentEpisodes {
@@ -149,6 +165,7 @@ impl LatentEpisodes {
             .push(flat.chunks(d).map(<[f32]>::to_vec).collect());
         self.in_hazard.push(episode.in_hazard.clone());
         self.actions.push(episode.actions.clone());
+        self.poses.push(episode.poses.clone());
     }
 
     /// Frames over all episodes.
@@ -221,6 +238,9 @@ pub struct CostModelsConfig {
     /// ([`fit_predictor`]); `None`: the planner imagines with the learner's predictor. Set by
     /// the caller, which holds the predictor ([`CostModels::refit_predictor`]).
     pub predictor: Option<PredictorFitConfig>,
+    /// Optimiser steps of the pose readout (push tasks; `None` or 0: none, and the planner
+    /// costs push with the critic). An `Option` so that older cost models still load.
+    pub pose_readout_steps: Option<usize>,
 }
 
 impl CostModelsConfig {
@@ -238,6 +258,7 @@ impl CostModelsConfig {
             .with_guardrail(HazardClassifierConfig::new().with_latent_dim(latent_dim))
             .with_landmarks(Some(DEFAULT_LANDMARKS))
             .with_replay_stride(Some(DEFAULT_REPLAY_STRIDE))
+            .with_pose_readout_steps((!reversible).then_some(DEFAULT_POSE_READOUT_STEPS))
     }
 }
 
@@ -248,6 +269,9 @@ const DEFAULT_LANDMARKS: usize = 1000;
 /// Every second frame: two_rooms' 800 exploration episodes then keep ~75,000 latents (19 MB),
 /// and a goal's graph of 40 episodes has ~4,000 nodes (graph ρ 0.85 at stride 2).
 const DEFAULT_REPLAY_STRIDE: usize = 2;
+
+/// Pose readout steps by default (batch 256).
+const DEFAULT_POSE_READOUT_STEPS: usize = 3000;
 
 /// What a fit saw and reached.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -269,6 +293,9 @@ pub struct FitReport {
     /// The predictor's refit, when there was one.
     #[serde(default)]
     pub predictor: Option<PredictorFitReport>,
+    /// The pose readout's fit, when there was one.
+    #[serde(default)]
+    pub pose_readout: Option<PoseReadoutReport>,
 }
 
 /// The critic and (for worlds with hazards) the guardrail of one checkpoint.
@@ -287,6 +314,8 @@ pub struct CostModels {
     /// The predictor refitted on the encoder's latents, which the planner imagines with
     /// ([`planning_model`](Self::planning_model)); `None` when not refitted.
     pub predictor: Option<Predictor>,
+    /// Push tasks: reads poses off latents, for the planner's cost; `None` for other tasks.
+    pub pose_readout: Option<PoseReadout>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -301,6 +330,8 @@ const LANDMARKS: &str = "landmarks.bin";
 const REPLAY: &str = "replay.bin";
 /// The refitted predictor's weights in the same folder.
 const PREDICTOR: &str = "predictor.bpk";
+/// The pose readout's weights in the same folder.
+const POSE_READOUT: &str = "pose_readout.bpk";
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
@@ -310,6 +341,9 @@ struct Manifest {
     /// The refitted predictor's architecture (absent: none saved).
     #[serde(default)]
     predictor: Option<serde_json::Value>,
+    /// Whether a pose readout was saved.
+    #[serde(default)]
+    pose_readout: bool,
 }
 
 impl CostModels {
@@ -396,6 +430,10 @@ impl CostModels {
             .replay_stride
             .filter(|stride| *stride > 0)
             .map(|stride| ReplayFrames::keep(data, stride));
+        let (pose_readout, pose_report) = match config.pose_readout_steps.filter(|s| *s > 0) {
+            Some(steps) => fit_pose_readout(data, steps, &config, &mut rng, device),
+            None => (None, None),
+        };
         progress(1.0);
         Self {
             critic: critic.critic(),
@@ -403,6 +441,7 @@ impl CostModels {
             landmarks,
             replay,
             predictor: None,
+            pose_readout,
             report: FitReport {
                 episodes: trajectories.len(),
                 frames: inside.len() + outside.len(),
@@ -411,6 +450,7 @@ impl CostModels {
                 guardrail_balanced_accuracy,
                 seconds: started.elapsed().as_secs_f64(),
                 predictor: None,
+                pose_readout: pose_report,
             },
             config,
         }
@@ -483,6 +523,12 @@ impl CostModels {
                 .save_file(tmp.join(PREDICTOR))
                 .map_err(|e| fail("the predictor", format!("{e:?}")))?;
         }
+        if let Some(readout) = &self.pose_readout {
+            readout
+                .clone()
+                .save_file(tmp.join(POSE_READOUT))
+                .map_err(|e| fail("the pose readout", format!("{e:?}")))?;
+        }
         let manifest = Manifest {
             config: serde_json::from_str(&self.config.to_string()).unwrap_or_default(),
             report: self.report.clone(),
@@ -491,6 +537,7 @@ impl CostModels {
                 .predictor
                 .as_ref()
                 .map(|p| serde_json::from_str(&p.config().to_string()).unwrap_or_default()),
+            pose_readout: self.pose_readout.is_some(),
         };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
         std::fs::write(tmp.join(MANIFEST), text + "\n")
@@ -564,14 +611,83 @@ impl CostModels {
             }
             None => None,
         };
+        let pose_readout = if manifest.pose_readout {
+            let path = dir.join(POSE_READOUT);
+            Some(
+                PoseReadoutConfig::new()
+                    .with_latent_dim(config.critic.latent_dim)
+                    .init(device)
+                    .try_load_file(&path)
+                    .map_err(|e| fail(&path, format!("cannot load: {e:?}")))?,
+            )
+        } else {
+            None
+        };
         Ok(Some(Self {
             critic,
             guardrail,
             landmarks,
             replay,
             predictor,
+            pose_readout,
             config,
             report: manifest.report,
         }))
     }
+}
+
+/// Fits the pose readout on the frames of `data` that carry poses, holding out every 20th
+/// episode to report its median errors; `(None, None)` when no frame carries a pose.
+fn fit_pose_readout(
+    data: &LatentEpisodes,
+    steps: usize,
+    config: &CostModelsConfig,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> (Option<PoseReadout>, Option<PoseReadoutReport>) {
+    let d = config.critic.latent_dim;
+    let (mut train, mut held_out) = (Vec::new(), Vec::new());
+    for (episode, (latents, poses)) in data.latents.iter().zip(&data.poses).enumerate() {
+        let frames = latents.iter().zip(poses);
+        if episode % 20 == 19 {
+            held_out.extend(frames);
+        } else {
+            train.extend(frames);
+        }
+    }
+    if train.is_empty() {
+        return (None, None);
+    }
+    let mut trainer = PoseReadoutTrainer::new(PoseReadoutConfig::new().with_latent_dim(d), device);
+    for step in 0..steps {
+        let mut latents = Vec::with_capacity(config.batch * d);
+        let mut targets = Vec::with_capacity(config.batch * POSE_DIM);
+        for _ in 0..config.batch {
+            let (latent, target) = train[rng.random_range(0..train.len())];
+            latents.extend_from_slice(latent);
+            targets.extend_from_slice(target);
+        }
+        let decay = cosine_decay(step as f64 / steps.max(1) as f64);
+        trainer.train_step(&latents, &targets, config.learning_rate * decay);
+    }
+    let readout = trainer.readout();
+    let report = (!held_out.is_empty()).then(|| {
+        let latents: Vec<f32> = held_out
+            .iter()
+            .flat_map(|(z, _)| z.iter().copied())
+            .collect();
+        let truth: Vec<PushPoses> = held_out
+            .iter()
+            .map(|(_, t)| PushPoses::from_output(&t[..]))
+            .collect();
+        let (agent, object, yaw) = readout_errors(&readout, &latents, &truth, d, device);
+        PoseReadoutReport {
+            steps,
+            held_out_frames: truth.len(),
+            agent_error_m: agent,
+            object_error_m: object,
+            yaw_error_deg: yaw,
+        }
+    });
+    (Some(readout), report)
 }

@@ -1,7 +1,8 @@
 //! The planner's objective in the learned model (LeCun's cost module): an intrinsic cost (the
 //! latent distance to the goal image's latent) or, when a critic is available, the critic's
-//! steps-to-goal along the imagined path and at its end, so a short plan sees past walls;
-//! plus guardrails that make candidates whose imagined states violate a constraint infeasible.
+//! steps-to-goal along the imagined path and at its end, so a short plan sees past walls, or
+//! for push tasks the push cost-to-go between the poses a readout sees in the imagined and
+//! goal latents ([`PoseReadout`]); plus guardrails that make candidates whose imagined states violate a constraint infeasible.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::latent_cost::add_action_costs;
 use super::{
     ActionSequences, Critic, HazardClassifier, LandmarkRoute, LatentCostConfig, Plan, Planner,
-    imagine, latent_distance_costs,
+    PoseReadout, PushPoses, imagine, latent_distance_costs,
 };
 use crate::model::JepaModel;
 
@@ -48,6 +49,9 @@ pub struct GoalCost<'a> {
     /// Shortest paths through the landmark graph: the critic's estimate at the last imagined
     /// step goes through it.
     route: Option<&'a LandmarkRoute>,
+    /// Push: the pose readout, the poses it sees in the goal latent and the object's
+    /// footprint radius; it replaces the critic.
+    poses: Option<(&'a PoseReadout, PushPoses, f32)>,
     /// The lowest risk (see [`HazardClassifier::risk`]) seen and its sequence.
     safest: Option<(f32, Vec<f32>)>,
 }
@@ -70,6 +74,7 @@ impl<'a> GoalCost<'a> {
             latent,
             goal,
             route: None,
+            poses: None,
             safest: None,
         }
     }
@@ -78,6 +83,21 @@ impl<'a> GoalCost<'a> {
     /// critic; see [`LandmarkRoute::steps`]) instead of the critic's straight estimate.
     pub fn with_route(mut self, route: Option<&'a LandmarkRoute>) -> Self {
         self.route = route;
+        self
+    }
+
+    /// Costs candidates by push's cost-to-go between the poses `readout` sees in the imagined
+    /// latents and in the goal latent (`object_radius`: the pushed object's footprint radius)
+    /// instead of by the critic or the latent distance. `None` changes nothing.
+    pub fn with_pose_readout(
+        mut self,
+        readout: Option<&'a PoseReadout>,
+        object_radius: f32,
+    ) -> Self {
+        self.poses = readout.and_then(|readout| {
+            let goal = readout.poses(self.goal.clone()).into_iter().next()?;
+            Some((readout, goal, object_radius))
+        });
         self
     }
 
@@ -94,9 +114,10 @@ impl<'a> GoalCost<'a> {
     /// # Shapes
     /// - `latents`: `[samples, horizon, latent_dim]` → `samples` values
     pub fn costs_of(&mut self, candidates: &ActionSequences, latents: Tensor<3>) -> Vec<f32> {
-        let mut costs = match self.critic {
-            Some(critic) => self.critic_costs(critic, latents.clone()),
-            None => latent_distance_costs(latents.clone(), &self.goal, &self.config.latent),
+        let mut costs = match (self.poses.as_ref(), self.critic) {
+            (Some((readout, goal, radius)), _) => readout.costs(latents.clone(), goal, *radius),
+            (None, Some(critic)) => self.critic_costs(critic, latents.clone()),
+            (None, None) => latent_distance_costs(latents.clone(), &self.goal, &self.config.latent),
         };
         add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
         if let Some(guardrail) = self.guardrail {

@@ -10,6 +10,7 @@ mod guardrail;
 mod landmarks;
 mod latent_cost;
 mod optimizer;
+mod pose_readout;
 mod predictor_fit;
 mod replay_graph;
 
@@ -24,6 +25,10 @@ pub use self::landmarks::{LandmarkGraph, LandmarkRoute, LandmarkSet};
 pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
+};
+pub use self::pose_readout::{
+    POSE_DIM, PoseReadout, PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PushPoses,
+    readout_errors,
 };
 pub use self::predictor_fit::{PredictorFitConfig, PredictorFitReport, fit_predictor};
 pub use self::replay_graph::{ReplayFrames, ReplayGraph, ReplayGraphConfig};
