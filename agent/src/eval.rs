@@ -391,6 +391,7 @@ fn run_episode(
         _ => None,
     };
     let world = env.world().ok_or(SimError::NotReset)?;
+    let object_radius = world.object_radius().unwrap_or(0.0);
     let simulates = matches!(policy, EvalPolicy::Oracle(_)) || ranking.is_some();
     let field = simulates.then(|| world.distance_field(world.goal().agent_position, 0.02));
     let mut scratch = if simulates {
@@ -461,7 +462,6 @@ fn run_episode(
                 let started = Instant::now();
                 let latent = encode_one(model, &obs.rgb, device);
                 let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
-                let object_radius = env.world().and_then(World::object_radius).unwrap_or(0.0);
                 let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
                     .with_route(route.as_ref())
                     .with_pose_readout(*pose_readout, object_radius);
@@ -650,7 +650,7 @@ pub fn cost_diagnostic(
         let mut marks: Vec<u32> = (0..4).map(|_| rng.random_range(0..horizon / 2)).collect();
         marks.sort_unstable();
         let (mut frames, mut truth) = (Vec::new(), Vec::new());
-        let mut object_radius = 0.0;
+        let object_radius = env.world().and_then(World::object_radius).unwrap_or(0.0);
         let mut t = 0;
         let mut current = obs;
         for mark in marks {
@@ -663,7 +663,6 @@ pub fn cost_diagnostic(
                 }
             }
             let world = env.world().ok_or(SimError::NotReset)?;
-            object_radius = world.object_radius().unwrap_or(0.0);
             frames.extend_from_slice(&current.rgb.rgb);
             truth.push(f64::from(world.distance_to_goal()));
         }
@@ -672,27 +671,16 @@ pub fn cost_diagnostic(
         let z = Tensor::<2>::from_data(TensorData::new(latents.clone(), [n, d]), device);
         let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
         let route = critic.and_then(|c| routing.route(c, &g));
-        let cost: Vec<f32> = match (critic, route) {
-            _ if pose_readout.is_some() => {
-                let readout = pose_readout.expect("checked");
-                let goal = readout
-                    .poses(g)
-                    .into_iter()
-                    .next()
-                    .ok_or(SimError::NotReset)?;
-                readout
-                    .poses(z)
-                    .iter()
-                    .map(|p| sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius))
-                    .collect()
-            }
-            (Some(critic), Some(route)) => route.steps(critic, z),
-            (Some(critic), None) => critic
+        let readout_goal = pose_readout.and_then(|r| Some((r, r.poses(g.clone()).pop()?)));
+        let cost: Vec<f32> = match (readout_goal, critic, route) {
+            (Some((readout, goal)), _, _) => readout.costs_to_go(z, &goal, object_radius),
+            (None, Some(critic), Some(route)) => route.steps(critic, z),
+            (None, Some(critic), None) => critic
                 .steps_to(z, g)
                 .into_data()
                 .try_to_vec::<f32>()
                 .unwrap_or_default(),
-            (None, _) => latents
+            (None, None, _) => latents
                 .chunks(d)
                 .map(|l| l.iter().zip(&goal).map(|(a, b)| (a - b).powi(2)).sum())
                 .collect(),

@@ -2,7 +2,8 @@
 //! latent distance to the goal image's latent) or, when a critic is available, the critic's
 //! steps-to-goal along the imagined path and at its end, so a short plan sees past walls, or
 //! for push tasks the push cost-to-go between the poses a readout sees in the imagined and
-//! goal latents ([`PoseReadout`]); plus guardrails that make candidates whose imagined states violate a constraint infeasible.
+//! goal latents ([`PoseReadout`]); plus guardrails that make candidates whose imagined states
+//! violate a constraint infeasible.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};

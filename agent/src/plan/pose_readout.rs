@@ -121,24 +121,37 @@ impl PoseReadout {
             .collect()
     }
 
-    /// Push's cost-to-go of every imagined step towards the goal poses, summed as the oracle
-    /// sums the true one: 0.1 per step and 1 more at the last (`object_radius`: the object's
-    /// footprint radius, which weighs its yaw error).
+    /// Push's cost-to-go ([`sim::push_cost_to_go`]) of each latent's poses towards the goal
+    /// poses (`object_radius`: the object's footprint radius, which weighs its yaw error).
+    ///
+    /// # Shapes
+    /// - `latent`: `[batch, latent_dim]` → `batch` costs
+    pub fn costs_to_go(&self, latent: Tensor<2>, goal: &PushPoses, object_radius: f32) -> Vec<f32> {
+        self.poses(latent)
+            .iter()
+            .map(|p| sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius))
+            .collect()
+    }
+
+    /// [`costs_to_go`](Self::costs_to_go) of every imagined step, summed as the oracle sums
+    /// the true one: 0.1 per step and 1 more at the last.
     ///
     /// # Shapes
     /// - `imagined`: `[samples, horizon, latent_dim]` → one cost per sample
     pub fn costs(&self, imagined: Tensor<3>, goal: &PushPoses, object_radius: f32) -> Vec<f32> {
         let [samples, horizon, d] = imagined.dims();
-        let poses = self.poses(imagined.reshape([samples * horizon, d]));
-        poses
+        let steps = self.costs_to_go(
+            imagined.reshape([samples * horizon, d]),
+            goal,
+            object_radius,
+        );
+        steps
             .chunks(horizon.max(1))
             .map(|path| {
+                let last = path.len().saturating_sub(1);
                 path.iter()
                     .enumerate()
-                    .map(|(t, p)| {
-                        let weight = if t + 1 == horizon { 1.1 } else { 0.1 };
-                        weight * sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius)
-                    })
+                    .map(|(t, c)| if t == last { 1.1 * c } else { 0.1 * c })
                     .sum()
             })
             .collect()
