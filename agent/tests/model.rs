@@ -180,7 +180,17 @@ fn a_tiny_model_overfits_a_fixed_batch() {
     for regularizer in [
         RegularizerConfig::Vicreg(VicregConfig::new()),
         RegularizerConfig::Sigreg(SigregConfig::new().with_directions(32)),
+        RegularizerConfig::Sigreg(
+            SigregConfig::new()
+                .with_directions(32)
+                .with_inverse_dynamics_weight(Some(10.0))
+                .with_inverse_dynamics_dims(Some(4)),
+        ),
     ] {
+        let with_inverse_dynamics = match &regularizer {
+            RegularizerConfig::Vicreg(_) => true,
+            RegularizerConfig::Sigreg(sigreg) => sigreg.inverse_dynamics_weight.is_some(),
+        };
         let config = TrainConfig::new()
             .with_model(tiny(2).with_regularizer(regularizer))
             .with_batch_size(8)
@@ -201,6 +211,13 @@ fn a_tiny_model_overfits_a_fixed_batch() {
             last.loss
         );
         assert!(last.parts["one_step"] < first.parts["one_step"]);
+        assert_eq!(
+            last.parts.contains_key("inverse_dynamics"),
+            with_inverse_dynamics
+        );
+        if with_inverse_dynamics {
+            assert!(last.parts["inverse_dynamics"] < first.parts["inverse_dynamics"]);
+        }
     }
 }
 
@@ -1052,6 +1069,28 @@ fn old_configs_without_an_episode_context_still_load() {
     json.as_object_mut().expect("object").remove("window_focus");
     let config: JepaConfig = serde_json::from_value(json).expect("loads");
     assert!(config.context.is_none());
+    // SIGReg configs from before its inverse-dynamics term load as SIGReg alone.
+    let mut sigreg = serde_json::to_value(SigregConfig::new()).expect("json");
+    sigreg
+        .as_object_mut()
+        .expect("object")
+        .remove("inverse_dynamics_weight");
+    sigreg
+        .as_object_mut()
+        .expect("object")
+        .remove("inverse_dynamics_dims");
+    let sigreg: SigregConfig = serde_json::from_value(sigreg).expect("loads");
+    assert_eq!(sigreg.inverse_dynamics_weight, None);
+    assert_eq!(sigreg.inverse_dynamics_dims, None);
+    let all_dims = JepaConfig::new().with_regularizer(RegularizerConfig::Sigreg(
+        SigregConfig::new().with_inverse_dynamics_dims(Some(64)),
+    ));
+    assert!(
+        all_dims
+            .check()
+            .expect_err("64 of 64")
+            .contains("--id-dims")
+    );
     assert!(config.window_focus.is_none());
     assert_eq!(config.context_dims(), 0);
     let too_many = JepaConfig::new().with_context(Some(EpisodeContextConfig::new(64)));

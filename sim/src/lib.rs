@@ -24,7 +24,7 @@ pub use env::{ACTION_DIM, Action, Env, Info, Observation, Step};
 pub use episode::{BodyVariation, EpisodeParams, Goal, PlanarPose, wrap_angle};
 pub use error::SimError;
 pub use navigation::{DistanceField, object_pose_error, push_cost_to_go};
-pub use policy::{Policy, SmoothRandomPolicy};
+pub use policy::{ObjectSeeking, Policy, SmoothRandomPolicy};
 pub use render::{Frame, Renderer};
 pub use seed::SeedSequence;
 pub use spec::*;

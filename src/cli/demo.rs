@@ -26,7 +26,10 @@ use super::eval::{
     CriticKind, EvalSettings, PlannerArgs, PlannerGraphs, budget_line, cost_models_dir,
     fit_cost_models, learned_policy, run_eval_table,
 };
-use super::train::{check_camera, parse_focus, plot_metrics};
+use super::train::{
+    Regularizer, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, check_camera, default_regularizer, parse_focus,
+    plot_metrics, regularizer_config,
+};
 use crate::plot::{Series, filmstrip, line_plot};
 use crate::world_files::load_world;
 
@@ -77,6 +80,9 @@ pub struct DemoArgs {
     /// wrong (door crossings) weigh more.
     #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
     window_focus: f64,
+    /// Anti-collapse regulariser [default: the world's: sigreg-id for push, vicreg otherwise].
+    #[arg(long, value_enum)]
+    regularizer: Option<Regularizer>,
     /// k: steps of the learner's rollout loss (the predictor imagines k steps from one
     /// encoded frame during training; the planner imagines a whole horizon).
     #[arg(long, default_value_t = 4)]
@@ -153,7 +159,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let spec = load_world(&args.world)?;
     let device = Device::flex();
     let planner = args.planner.planner(&spec)?;
+    let regularizer = regularizer_config(
+        args.regularizer,
+        None,
+        SIGREG_ID_WEIGHT,
+        SIGREG_ID_DIMS,
+        &spec,
+    );
     let model = JepaConfig::new()
+        .with_regularizer(regularizer)
         .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
         .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus))
         .with_rollout_steps(args.rollout_steps);
@@ -180,7 +194,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let vec_env = VecEnv::new(spec.clone(), envs, stream_seed, 1)?;
     let stream = spawn(
         vec_env,
-        SmoothRandomPolicy::new(envs, stream_seed),
+        SmoothRandomPolicy::for_world(&spec, envs, stream_seed),
         StreamConfig {
             capacity: 8,
             ..StreamConfig::default()
@@ -288,6 +302,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "practice_episodes_learned_from": summary.episodes_added,
             "rolled_back": summary.rolled_back,
             "sequence_pool": args.sequence_pool,
+            "regularizer": args.regularizer.unwrap_or_else(|| default_regularizer(&spec)).name(),
             "context_dims": args.context_dims,
             "window_focus": args.window_focus,
             "rollout_steps": args.rollout_steps,

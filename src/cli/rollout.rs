@@ -155,7 +155,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
     let mut vec_env = VecEnv::new(spec.clone(), args.envs, args.seed, args.threads)?;
-    let mut policy = SmoothRandomPolicy::new(args.envs, args.seed);
+    let mut policy = SmoothRandomPolicy::for_world(&spec, args.envs, args.seed);
     let mut observations: Vec<_> = vec_env.reset()?.into_iter().map(|(o, _)| o).collect();
     let goal = vec_env
         .envs_mut()

@@ -4,7 +4,7 @@ use burn::prelude::*;
 
 use super::{
     ConvEncoder, ConvEncoderConfig, InverseDynamics, InverseDynamicsConfig, Predictor,
-    PredictorConfig, RegularizerConfig, VicregConfig, sigreg_loss, vicreg_terms,
+    PredictorConfig, RegularizerConfig, SigregConfig, VicregConfig, sigreg_loss, vicreg_terms,
 };
 
 /// Everything that defines a model and its losses; saved with every checkpoint.
@@ -16,7 +16,8 @@ pub struct JepaConfig {
     /// The action-conditioned predictor.
     #[config(default = "PredictorConfig::new()")]
     pub predictor: PredictorConfig,
-    /// The inverse-dynamics head (trained only with VICReg).
+    /// The inverse-dynamics head (trained with VICReg, and with SIGReg when its
+    /// `inverse_dynamics_weight` is set).
     #[config(default = "InverseDynamicsConfig::new()")]
     pub inverse_dynamics: InverseDynamicsConfig,
     /// The anti-collapse regulariser (default VICReg with inverse dynamics at weight 10, the
@@ -102,6 +103,16 @@ impl JepaConfig {
         }
         if self.rollout_steps == 0 {
             return Err("rollout_steps must be at least 1".to_owned());
+        }
+        if let RegularizerConfig::Sigreg(SigregConfig {
+            inverse_dynamics_dims: Some(m),
+            ..
+        }) = &self.regularizer
+            && (*m == 0 || *m >= d)
+        {
+            return Err(format!(
+                "the inverse-dynamics dimensions ({m}, `--id-dims`) must be between 1 and the latent's {d} minus one; leave them unset (0) for all"
+            ));
         }
         if self.context_dims() >= d {
             return Err(format!(
@@ -243,6 +254,19 @@ impl JepaModel {
                     total = total + statistic.clone().mul_scalar(sigreg.weight);
                     parts.push(("sigreg", statistic));
                 }
+                let id_weight = sigreg.inverse_dynamics_weight.unwrap_or(0.0);
+                if id_weight > 0.0 {
+                    let (current, next) = match sigreg.inverse_dynamics_dims {
+                        Some(m) if m < d => {
+                            (gradient_to_last(current, m), gradient_to_last(next, m))
+                        }
+                        _ => (current, next),
+                    };
+                    let inferred = self.inverse_dynamics.forward(current, next);
+                    let inverse = (inferred - flat_actions).powi_scalar(2).mean();
+                    total = total + inverse.clone().mul_scalar(id_weight);
+                    parts.push(("inverse_dynamics", inverse));
+                }
             }
         }
         LossTerms {
@@ -251,6 +275,17 @@ impl JepaModel {
             latents,
         }
     }
+}
+
+/// `latents` with the gradient cut from every dimension but the last `m`.
+///
+/// # Shapes
+/// - `latents`: `[n, d]` with `m < d`; output: `[n, d]`
+fn gradient_to_last(latents: Tensor<2>, m: usize) -> Tensor<2> {
+    let [_, d] = latents.dims();
+    let cut = latents.clone().narrow(1, 0, d - m).detach();
+    let kept = latents.narrow(1, d - m, m);
+    Tensor::cat(vec![cut, kept], 1)
 }
 
 /// The hard-window weights: (error / mean error)^focus, normalised to mean 1.
@@ -285,4 +320,32 @@ pub fn frames_to_tensor(
         values[base + 2 * plane] = f32::from(pixel[2]) / 255.0;
     }
     Tensor::from_data(TensorData::new(values, [n, 3, height, width]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_to_last_passes_the_gradient_to_the_last_dimensions_only() {
+        let device = Device::flex().autodiff();
+        let data = TensorData::new((0..12).map(|v| v as f32).collect::<Vec<_>>(), [3, 4]);
+        let x = Tensor::<2>::from_data(data, &device).require_grad();
+        let y = gradient_to_last(x.clone(), 1);
+        // Same values…
+        let values: Vec<f32> = y.clone().into_data().try_to_vec().expect("values");
+        assert_eq!(values, (0..12).map(|v| v as f32).collect::<Vec<_>>());
+        // …but only the last column passes the gradient back.
+        let grads = y.powi_scalar(2).sum().backward();
+        let grad: Vec<f32> = x
+            .grad(&grads)
+            .expect("x has a gradient")
+            .into_data()
+            .try_to_vec()
+            .expect("grad");
+        for (i, g) in grad.iter().enumerate() {
+            let expected = if i % 4 == 3 { 2.0 * i as f32 } else { 0.0 };
+            assert_eq!(*g, expected, "element {i}");
+        }
+    }
 }

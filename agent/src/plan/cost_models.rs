@@ -54,7 +54,8 @@ impl LabelledEpisode {
     }
 }
 
-/// Runs `episodes` episodes of smooth random exploration (seeds derived from `seed`) and keeps
+/// Runs `episodes` episodes of the world's exploration ([`SmoothRandomPolicy::for_world`]: a
+/// smooth random walk, seeking the object in push; seeds derived from `seed`) and keeps
 /// their frames and hazard flags.
 pub fn collect_exploration(
     spec: &Arc<WorldSpec>,
@@ -75,12 +76,12 @@ fn explore_episode(
     episode: usize,
 ) -> Result<LabelledEpisode, SimError> {
     // One action stream per episode, so each episode is the same however many are run.
-    let mut policy = SmoothRandomPolicy::new(1, seeds.derive(3, episode as u64));
-    let (obs, info) = env.reset(seeds.episode_seed(0, episode as u64))?;
+    let mut policy = SmoothRandomPolicy::for_world(env.spec(), 1, seeds.derive(3, episode as u64));
+    let (mut obs, info) = env.reset(seeds.episode_seed(0, episode as u64))?;
     let mut record = LabelledEpisode {
         height: obs.rgb.height as usize,
         width: obs.rgb.width as usize,
-        frames: obs.rgb.rgb,
+        frames: std::mem::take(&mut obs.rgb.rgb),
         in_hazard: vec![info.in_hazard],
         actions: Vec::new(),
         poses: Vec::new(),
@@ -89,7 +90,7 @@ fn explore_episode(
         .poses
         .extend(env.world().and_then(PushPoses::of).map(|p| p.to_target()));
     loop {
-        let action = policy.next_action(0);
+        let action = policy.act_one(0, &obs);
         let step = env.step(&action)?;
         record.actions.push(action.0);
         record.frames.extend_from_slice(&step.obs.rgb.rgb);
@@ -100,6 +101,7 @@ fn explore_episode(
         if step.terminated || step.truncated {
             return Ok(record);
         }
+        obs = step.obs;
     }
 }
 
