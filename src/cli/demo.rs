@@ -159,8 +159,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let spec = load_world(&args.world)?;
     let device = Device::flex();
     let planner = args.planner.planner(&spec)?;
+    let regularizer_choice = args
+        .regularizer
+        .unwrap_or_else(|| default_regularizer(&spec));
     let regularizer = regularizer_config(
-        args.regularizer,
+        Some(regularizer_choice),
         None,
         SIGREG_ID_WEIGHT,
         SIGREG_ID_DIMS,
@@ -302,7 +305,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "practice_episodes_learned_from": summary.episodes_added,
             "rolled_back": summary.rolled_back,
             "sequence_pool": args.sequence_pool,
-            "regularizer": args.regularizer.unwrap_or_else(|| default_regularizer(&spec)).name(),
+            "regularizer": regularizer_choice.name(),
             "context_dims": args.context_dims,
             "window_focus": args.window_focus,
             "rollout_steps": args.rollout_steps,

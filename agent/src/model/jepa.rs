@@ -238,8 +238,7 @@ impl JepaModel {
         match &config.regularizer {
             RegularizerConfig::Vicreg(vicreg) => {
                 let (variance, covariance) = vicreg_terms(latents.clone(), vicreg.std_target);
-                let inferred = self.inverse_dynamics.forward(current, next);
-                let inverse = (inferred - flat_actions).powi_scalar(2).mean();
+                let inverse = self.inverse_dynamics_loss(current, next, flat_actions);
                 total = total
                     + variance.clone().mul_scalar(vicreg.variance_weight)
                     + covariance.clone().mul_scalar(vicreg.covariance_weight)
@@ -262,8 +261,7 @@ impl JepaModel {
                         }
                         _ => (current, next),
                     };
-                    let inferred = self.inverse_dynamics.forward(current, next);
-                    let inverse = (inferred - flat_actions).powi_scalar(2).mean();
+                    let inverse = self.inverse_dynamics_loss(current, next, flat_actions);
                     total = total + inverse.clone().mul_scalar(id_weight);
                     parts.push(("inverse_dynamics", inverse));
                 }
@@ -274,6 +272,23 @@ impl JepaModel {
             parts,
             latents,
         }
+    }
+}
+
+impl JepaModel {
+    /// The inverse-dynamics loss: mean squared error of the actions inferred from each pair of
+    /// consecutive latents.
+    ///
+    /// # Shapes
+    /// - `current`, `next`: `[n, latent_dim]`; `actions`: `[n, action_dim]`; output: `[1]`
+    fn inverse_dynamics_loss(
+        &self,
+        current: Tensor<2>,
+        next: Tensor<2>,
+        actions: Tensor<2>,
+    ) -> Tensor<1> {
+        let inferred = self.inverse_dynamics.forward(current, next);
+        (inferred - actions).powi_scalar(2).mean()
     }
 }
 
