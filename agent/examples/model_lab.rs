@@ -232,13 +232,21 @@ fn walk(
                 break;
             }
         }
-        let latents = encode_frames(model, &frames, positions.len(), h, w, device);
+        let latents = encode_frames(
+            model,
+            &frames,
+            positions.as_flattened(),
+            positions.len(),
+            h,
+            w,
+            device,
+        );
         out.push(Walk {
             latents,
             actions,
             distances: positions.iter().map(|p| field.distance(*p)).collect(),
             positions,
-            goal: encode_frames(model, &goal_frame.rgb, 1, h, w, device),
+            goal: encode_frames(model, &goal_frame.rgb, &g, 1, h, w, device),
         });
     }
     Ok(out)

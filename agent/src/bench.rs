@@ -72,6 +72,7 @@ fn random_batch(rng: &mut ChaCha8Rng, batch: usize, k: usize) -> SequenceBatch {
         actions: (0..batch * k * 2)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect(),
+        proprio: (0..n * 2).map(|_| rng.random_range(-1.0..1.0)).collect(),
     }
 }
 
@@ -100,7 +101,7 @@ pub fn bench_default(k: usize, batch: usize, repeats: usize, device: &Device) ->
     let encode_ms_b64 = time_ms(repeats, || {
         let z = model
             .encoder
-            .forward(frames_to_tensor(&frames, 64, 64, 64, device));
+            .forward(frames_to_tensor(&frames, 64, 64, 64, device), None);
         let _ = z.into_data();
     });
     let z = Tensor::<2>::random([512, latent], burn::tensor::Distribution::Default, device);
@@ -270,7 +271,7 @@ pub fn bench_plan(
         .collect();
     let goal = model
         .encoder
-        .forward(frames_to_tensor(&frame, 1, 64, 64, device));
+        .forward(frames_to_tensor(&frame, 1, 64, 64, device), None);
     let cost_config = GoalCostConfig::default();
     let mut planner = Planner::new(PlannerConfig {
         horizon,
@@ -287,7 +288,7 @@ pub fn bench_plan(
             let start = Instant::now();
             let latent = model
                 .encoder
-                .forward(frames_to_tensor(&frame, 1, 64, 64, device));
+                .forward(frames_to_tensor(&frame, 1, 64, 64, device), None);
             let mut cost = GoalCost::new(
                 &model,
                 Some(&critic),

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 
-use crate::model::{JepaModel, frames_to_tensor};
+use crate::model::{JepaModel, frames_to_tensor, proprio_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
     ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
@@ -152,20 +152,22 @@ impl PlanRanking {
         // The candidates' real frames, encoded as the planner encodes what it sees.
         let mut renderer = sim::Renderer::new(scratch.spec_arc());
         let mut frame = sim::Frame::default();
-        let mut pixels = Vec::new();
+        let (mut pixels, mut proprio) = (Vec::new(), Vec::new());
         for i in 0..candidates.samples {
             scratch.restore(&snapshot)?;
             for action in candidates.sequence(i).chunks(2) {
                 act(scratch, action);
                 renderer.render_into(scratch, &mut frame);
                 pixels.extend_from_slice(&frame.rgb);
+                proprio.extend_from_slice(&scratch.agent_position()[..2]);
             }
         }
         let (h, w) = (frame.height as usize, frame.width as usize);
         let (s, t) = (candidates.samples, candidates.horizon);
-        let latents = model
-            .encoder
-            .forward(frames_to_tensor(&pixels, s * t, h, w, device));
+        let latents = model.encoder.forward(
+            frames_to_tensor(&pixels, s * t, h, w, device),
+            proprio_to_tensor(&model.encoder, &proprio, s * t, device),
+        );
         let d = latents.dims()[1];
         let real = goal_cost.costs_of(candidates, latents.reshape([s, t, d]));
         let (imagined_rho, imagined_best) = agreement(imagined, &truth);
@@ -334,11 +336,18 @@ struct EpisodeOutcome {
     plan_ms: Vec<f64>,
 }
 
-fn encode_one(model: &JepaModel, frame: &sim::Frame, device: &Device) -> Tensor<2> {
+/// The latent of one observation: its frame and its proprioception.
+fn encode_one(
+    model: &JepaModel,
+    frame: &sim::Frame,
+    proprio: [f32; 2],
+    device: &Device,
+) -> Tensor<2> {
     let (h, w) = (frame.height as usize, frame.width as usize);
-    model
-        .encoder
-        .forward(frames_to_tensor(&frame.rgb, 1, h, w, device))
+    model.encoder.forward(
+        frames_to_tensor(&frame.rgb, 1, h, w, device),
+        proprio_to_tensor(&model.encoder, &proprio, 1, device),
+    )
 }
 
 /// Plays one episode from `seed` with `policy`; fills `trace` when given.
@@ -370,7 +379,11 @@ fn run_episode(
         None
     };
     let goal_latent = match (policy, goal_frame.as_ref()) {
-        (EvalPolicy::Learned { model, .. }, Some(goal)) => Some(encode_one(model, goal, device)),
+        // The goal observation: the goal image and where the agent rests in it.
+        (EvalPolicy::Learned { model, .. }, Some(goal)) => {
+            let at = env.goal().map_or([0.0; 2], |g| g.agent_position);
+            Some(encode_one(model, goal, at, device))
+        }
         _ => None,
     };
     // Shortest paths through the landmarks to this episode's goal, once per episode.
@@ -460,7 +473,7 @@ fn run_episode(
                 Some(planner),
             ) => {
                 let started = Instant::now();
-                let latent = encode_one(model, &obs.rgb, device);
+                let latent = encode_one(model, &obs.rgb, obs.proprio, device);
                 let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
                 let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
                     .with_route(route.as_ref())
@@ -645,11 +658,12 @@ pub fn cost_diagnostic(
         let (obs, _) = env.reset(seeds.episode_seed(7, episode as u64))?;
         let goal_frame = env.render_goal()?;
         let (h, w) = (obs.rgb.height as usize, obs.rgb.width as usize);
-        let goal = encode_frames(model, &goal_frame.rgb, 1, h, w, device);
+        let goal_proprio = env.goal().map_or([0.0; 2], |g| g.agent_position);
+        let goal = encode_frames(model, &goal_frame.rgb, &goal_proprio, 1, h, w, device);
         let horizon = spec.task.episode_steps.max(4);
         let mut marks: Vec<u32> = (0..4).map(|_| rng.random_range(0..horizon / 2)).collect();
         marks.sort_unstable();
-        let (mut frames, mut truth) = (Vec::new(), Vec::new());
+        let (mut frames, mut proprio, mut truth) = (Vec::new(), Vec::new(), Vec::new());
         let object_radius = env.world().and_then(World::object_radius).unwrap_or(0.0);
         let mut t = 0;
         let mut current = obs;
@@ -664,10 +678,11 @@ pub fn cost_diagnostic(
             }
             let world = env.world().ok_or(SimError::NotReset)?;
             frames.extend_from_slice(&current.rgb.rgb);
+            proprio.extend_from_slice(&current.proprio);
             truth.push(f64::from(world.distance_to_goal()));
         }
         let n = truth.len();
-        let latents = encode_frames(model, &frames, n, h, w, device);
+        let latents = encode_frames(model, &frames, &proprio, n, h, w, device);
         let z = Tensor::<2>::from_data(TensorData::new(latents.clone(), [n, d]), device);
         let g = Tensor::<2>::from_data(TensorData::new(goal.clone(), [1, d]), device);
         let route = critic.and_then(|c| routing.route(c, &g));

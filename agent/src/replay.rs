@@ -25,6 +25,16 @@ pub struct Episode {
 }
 
 impl Episode {
+    /// The agent's position in frame `t`: the first two numbers of its true state, which is
+    /// `sim::Observation::proprio` (zeros if the episode holds no states).
+    pub fn proprio(&self, t: usize) -> [f32; 2] {
+        let state_dim = self.states.len() / (self.steps() + 1).max(1);
+        match self.states.get(t * state_dim..t * state_dim + 2) {
+            Some(&[x, y]) if state_dim >= 2 => [x, y],
+            _ => [0.0; 2],
+        }
+    }
+
     /// Number of transitions (actions).
     pub fn steps(&self) -> usize {
         self.actions.len()
@@ -50,6 +60,9 @@ pub struct SequenceBatch {
     pub frames: Vec<u8>,
     /// `[batch, k, 2]`.
     pub actions: Vec<f32>,
+    /// The agent's position in each frame (proprioception, `sim::Observation::proprio`),
+    /// `[batch, k + 1, 2]`.
+    pub proprio: Vec<f32>,
 }
 
 impl SequenceBatch {
@@ -65,8 +78,16 @@ impl SequenceBatch {
             width: self.width,
             frames: Vec::with_capacity(indices.len() * sequence_bytes),
             actions: Vec::with_capacity(indices.len() * sequence_actions),
+            proprio: Vec::with_capacity(indices.len() * self.frames_per_sequence * 2),
         };
+        let sequence_proprio = self.frames_per_sequence * 2;
         for &i in indices {
+            if let Some(proprio) = self
+                .proprio
+                .get(i * sequence_proprio..(i + 1) * sequence_proprio)
+            {
+                out.proprio.extend_from_slice(proprio);
+            }
             out.frames
                 .extend_from_slice(&self.frames[i * sequence_bytes..(i + 1) * sequence_bytes]);
             out.actions
@@ -303,6 +324,7 @@ impl ReplayBuffer {
             width: self.width,
             frames: Vec::with_capacity(batch * frames_per_sequence * frame_bytes),
             actions: Vec::with_capacity(batch * k * 2),
+            proprio: Vec::with_capacity(batch * frames_per_sequence * 2),
         };
         for _ in 0..batch / group {
             let pick = rng.random_range(0..total);
@@ -323,6 +345,9 @@ impl ReplayBuffer {
                 );
                 for action in &episode.actions[start..start + k] {
                     out.actions.extend_from_slice(action);
+                }
+                for t in start..start + frames_per_sequence {
+                    out.proprio.extend_from_slice(&episode.proprio(t));
                 }
             }
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use agent::model::{
     ActionConditioning, ConvEncoderConfig, EpisodeContextConfig, InverseDynamicsConfig, JepaConfig,
-    PredictorConfig, RegularizerConfig, SigregConfig, VicregConfig, frames_to_tensor,
-    sigreg_directions, sigreg_loss, vicreg_terms,
+    PROPRIO_DIM, PredictorConfig, RegularizerConfig, SigregConfig, VicregConfig, frames_to_tensor,
+    proprio_to_tensor, sigreg_directions, sigreg_loss, vicreg_terms,
 };
 use agent::train::{Learner, LearnerConfig, TrainConfig, TrainError, Trainer};
 use agent::{ReplayBuffer, SequenceBatch};
@@ -40,7 +40,7 @@ fn encoded(trainer: &Trainer, frames: Tensor<4>) -> Vec<f32> {
     trainer
         .snapshot()
         .encoder
-        .forward(frames)
+        .forward(frames, None)
         .into_data()
         .try_to_vec()
         .expect("vec")
@@ -58,6 +58,9 @@ fn batch(rng: &mut ChaCha8Rng, sequences: usize, k: usize, side: usize) -> Seque
         actions: (0..sequences * k * 2)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect(),
+        proprio: (0..sequences * (k + 1) * 2)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
     }
 }
 
@@ -71,7 +74,7 @@ fn every_module_has_the_documented_shapes() {
     let data = batch(&mut rng, 3, 2, 64);
     let frames = frames_to_tensor(&data.frames, 9, 64, 64, &device);
     assert_eq!(frames.dims(), [9, 3, 64, 64]);
-    let z = model.encoder.forward(frames.clone());
+    let z = model.encoder.forward(frames.clone(), None);
     assert_eq!(z.dims(), [9, 32]);
     let a = Tensor::<2>::zeros([9, 2], &device);
     assert_eq!(model.predictor.forward(z.clone(), a).dims(), [9, 32]);
@@ -82,7 +85,7 @@ fn every_module_has_the_documented_shapes() {
     let actions = Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [3, 2, 2]), &device);
     let start = z.clone().narrow(0, 0, 3);
     assert_eq!(model.rollout(start, actions.clone()).dims(), [3, 2, 32]);
-    let terms = model.losses(&config, frames, actions, None);
+    let terms = model.losses(&config, frames, None, actions, None);
     assert_eq!(terms.total.dims(), [1]);
     assert_eq!(terms.latents.dims(), [9, 32]);
     let names: Vec<_> = terms.parts.iter().map(|(n, _)| *n).collect();
@@ -471,7 +474,7 @@ fn the_latent_cost_is_lowest_for_the_sequence_that_imagines_the_goal() {
     let data = batch(&mut rng, 1, 1, 16);
     let latent = model
         .encoder
-        .forward(frames_to_tensor(&data.frames, 1, 16, 16, &device))
+        .forward(frames_to_tensor(&data.frames, 1, 16, 16, &device), None)
         .narrow(0, 0, 1);
     let (samples, horizon) = (16, 5);
     let values: Vec<f32> = (0..samples * horizon * 2)
@@ -914,6 +917,7 @@ fn paired_batch(rng: &mut ChaCha8Rng, pairs: usize, k: usize, side: usize) -> Se
         width: side,
         frames,
         actions,
+        proprio: vec![0.0; 2 * pairs * (k + 1) * 2],
     }
 }
 
@@ -934,7 +938,7 @@ fn the_context_loss_compares_the_two_windows_of_each_episode() {
         let frames = frames_to_tensor(&data.frames, 4 * 2 * 3, 16, 16, &device());
         let actions =
             Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [8, 2, 2]), &device());
-        let terms = model.losses(&model_config, frames, actions, None);
+        let terms = model.losses(&model_config, frames, None, actions, None);
         let (_, value) = terms
             .parts
             .iter()
@@ -959,7 +963,7 @@ fn the_context_loss_compares_the_two_windows_of_each_episode() {
     let frames = frames_to_tensor(&data.frames, 24, 16, 16, &device());
     let actions =
         Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [8, 2, 2]), &device());
-    let terms = plain.losses(&tiny(2), frames, actions, None);
+    let terms = plain.losses(&tiny(2), frames, None, actions, None);
     assert!(terms.parts.iter().all(|(name, _)| *name != "context"));
 }
 
@@ -1024,7 +1028,7 @@ fn window_focus_weighs_the_worst_predicted_windows_more() {
         let frames = frames_to_tensor(&data.frames, 8 * (k + 1), 16, 16, &device());
         let actions =
             Tensor::<3>::from_data(TensorData::new(data.actions.clone(), [8, k, 2]), &device());
-        let terms = model.losses(config, frames, actions, None);
+        let terms = model.losses(config, frames, None, actions, None);
         let part = |wanted: &str| {
             let (_, value) = terms
                 .parts
@@ -1060,6 +1064,65 @@ fn window_focus_weighs_the_worst_predicted_windows_more() {
         (total_focused - total_plain).abs() < 1e-5 * total_plain.abs().max(1.0),
         "identical windows: {total_focused} against {total_plain}"
     );
+}
+
+#[test]
+fn proprioception_fills_the_latent_s_last_dimensions_and_trains() {
+    let config = tiny(2)
+        .with_regularizer(RegularizerConfig::Sigreg(
+            SigregConfig::new().with_directions(16),
+        ))
+        .with_proprioception(true);
+    config.check().expect("valid");
+    let model = config.init(&device());
+    assert_eq!(model.encoder.latent_dim(), 8);
+    assert_eq!(model.encoder.proprio_dims(), PROPRIO_DIM);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let data = batch(&mut rng, 4, 2, 16);
+    let frames = frames_to_tensor(&data.frames[..3 * 16 * 16 * 3], 3, 16, 16, &device());
+    let proprio = [0.5, -0.25, -1.0, 0.75, 0.0, 0.125];
+    let z = model.encoder.forward(
+        frames,
+        proprio_to_tensor(&model.encoder, &proprio, 3, &device()),
+    );
+    let z: Vec<f32> = z.into_data().try_to_vec().expect("vec");
+    for (i, row) in z.chunks(8).enumerate() {
+        assert_eq!(row[6..], proprio[2 * i..2 * i + 2], "frame {i}");
+    }
+    // It trains (SIGReg on the 6 learned dimensions), and the loss falls.
+    let mut trainer = Trainer::new(
+        TrainConfig::new()
+            .with_model(config)
+            .with_batch_size(4)
+            .with_warmup_steps(5)
+            .with_learning_rate(3e-3),
+        &device(),
+    )
+    .expect("trainer");
+    let first = trainer.train_step(&data, 0.0).expect("step");
+    let mut last = first.clone();
+    for i in 1..80 {
+        last = trainer.train_step(&data, i as f64 / 80.0).expect("step");
+    }
+    assert!(last.loss.is_finite() && last.loss < first.loss);
+    // Proprioception and sigreg-id's inverse-dynamics dimensions would overlap: refused.
+    let both = tiny(2)
+        .with_regularizer(RegularizerConfig::Sigreg(
+            SigregConfig::new()
+                .with_inverse_dynamics_weight(Some(10.0))
+                .with_inverse_dynamics_dims(Some(4)),
+        ))
+        .with_proprioception(true);
+    assert!(
+        both.check()
+            .expect_err("overlap")
+            .contains("--regularizer sigreg")
+    );
+    // Encoders saved before proprioception existed read pixels only.
+    let mut json = serde_json::to_value(ConvEncoderConfig::new()).expect("json");
+    json.as_object_mut().expect("object").remove("proprio_dims");
+    let old: ConvEncoderConfig = serde_json::from_value(json).expect("loads");
+    assert_eq!(old.proprio_dims(), 0);
 }
 
 #[test]

@@ -115,6 +115,39 @@ fn samples_are_consecutive_frames_with_their_actions() {
 }
 
 #[test]
+fn samples_carry_each_frame_s_proprioception() {
+    let mut buffer = ReplayBuffer::new(usize::MAX);
+    fill(&mut buffer, 2, 30, 10);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = buffer.sample(&mut rng, 8, 5).expect("long enough episodes");
+    assert_eq!(batch.proprio.len(), 8 * 5 * 2);
+    let frame = 64 * 64 * 3;
+    for b in 0..8 {
+        let window = &batch.frames[b * 5 * frame..(b + 1) * 5 * frame];
+        let proprio = &batch.proprio[b * 10..(b + 1) * 10];
+        // The window's frames, found in an episode, come with that episode's agent positions
+        // (the first two numbers of each frame's true state: `Observation::proprio`).
+        let matches = buffer.episodes().any(|e| {
+            let state_dim = e.states.len() / (e.steps() + 1);
+            e.steps() >= 4
+                && (0..=e.steps() - 4).any(|start| {
+                    e.frames[start * frame..(start + 5) * frame] == *window
+                        && (0..5).all(|t| {
+                            let state = &e.states[(start + t) * state_dim..];
+                            proprio[2 * t..2 * t + 2] == state[..2]
+                        })
+                })
+        });
+        assert!(
+            matches,
+            "sample {b}'s proprioception is not its frames' agent position"
+        );
+    }
+    // The agent moves: the positions are not all the same.
+    assert!(batch.proprio.windows(2).any(|w| w[0] != w[1]));
+}
+
+#[test]
 fn paired_samples_are_two_windows_of_one_episode() {
     let mut buffer = ReplayBuffer::new(usize::MAX);
     fill(&mut buffer, 3, 30, 12);
@@ -171,9 +204,14 @@ fn selecting_sequences_keeps_each_with_its_own_actions() {
         width: 1,
         frames: (0..3u8).flat_map(|i| [i; 6]).collect(),
         actions: (0..3).flat_map(|i| [i as f32, -(i as f32)]).collect(),
+        // Frame t of sequence i is at (i, t).
+        proprio: (0..3)
+            .flat_map(|i| [i as f32, 0.0, i as f32, 1.0])
+            .collect(),
     };
     let picked = batch.select(&[2, 0]);
     assert_eq!(picked.batch, 2);
     assert_eq!(picked.frames, [[2u8; 6], [0u8; 6]].concat());
     assert_eq!(picked.actions, [2.0, -2.0, 0.0, -0.0]);
+    assert_eq!(picked.proprio, [2.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
 }

@@ -18,7 +18,10 @@ pub struct Action(pub [f32; ACTION_DIM]);
 pub struct Observation {
     /// The learner camera's frame, `H × W × 3` bytes.
     pub rgb: Frame,
-    /// The agent's own planar velocity `[vx, vy]` in m/s.
+    /// Proprioception: the agent's own planar position `[x, y]` in metres, what a robot
+    /// knows of itself from its joints (its velocity is the action it was given). Equal to
+    /// the first two numbers of [`state`](Self::state). Models read it only when configured
+    /// to (push's, by default).
     pub proprio: [f32; 2],
     /// The true simulator state ([`World::state`]): for probes and evaluation only.
     pub state: Vec<f32>,
@@ -160,8 +163,8 @@ impl Env {
         let world = self.world.as_ref().ok_or(SimError::NotReset)?;
         let mut obs = Observation::default();
         self.renderer.render_into(world, &mut obs.rgb);
-        let v = world.agent_velocity();
-        obs.proprio = [v[0], v[1]];
+        let p = world.agent_position();
+        obs.proprio = [p[0], p[1]];
         obs.state = world.state();
         Ok(obs)
     }

@@ -224,3 +224,24 @@ fn world_and_env_are_send() {
     assert_send::<Env>();
     assert_send::<VecEnv>();
 }
+
+#[test]
+fn proprioception_is_the_agent_s_position() {
+    let mut env = Env::new(load("push"));
+    let (mut obs, _) = env.reset(9).expect("reset");
+    let start = obs.proprio;
+    for _ in 0..5 {
+        assert_eq!(
+            obs.proprio[..],
+            obs.state[..2],
+            "proprio is the state's agent x, y"
+        );
+        let p = env.world().expect("world").agent_position();
+        assert_eq!(obs.proprio, [p[0], p[1]]);
+        obs = env.step(&Action([1.0, 0.5])).expect("step").obs;
+    }
+    assert!(
+        obs.proprio[0] > start[0] && obs.proprio[1] > start[1],
+        "it moved with the action"
+    );
+}

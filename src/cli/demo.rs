@@ -27,7 +27,7 @@ use super::eval::{
     fit_cost_models, learned_policy, run_eval_table,
 };
 use super::train::{
-    Regularizer, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, check_camera, default_regularizer, parse_focus,
+    Regularizer, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, check_camera, learner_choices, parse_focus,
     plot_metrics, regularizer_config,
 };
 use crate::plot::{Series, filmstrip, line_plot};
@@ -80,9 +80,14 @@ pub struct DemoArgs {
     /// wrong (door crossings) weigh more.
     #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
     window_focus: f64,
-    /// Anti-collapse regulariser [default: the world's: sigreg-id for push, vicreg otherwise].
+    /// Anti-collapse regulariser [default: the world's: sigreg for push (sigreg-id with
+    /// `--proprio false`), vicreg otherwise].
     #[arg(long, value_enum)]
     regularizer: Option<Regularizer>,
+    /// Proprioception: the model reads the agent's position beside its frames [default: the
+    /// world's: true for push, false otherwise].
+    #[arg(long)]
+    proprio: Option<bool>,
     /// k: steps of the learner's rollout loss (the predictor imagines k steps from one
     /// encoded frame during training; the planner imagines a whole horizon).
     #[arg(long, default_value_t = 4)]
@@ -159,17 +164,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let spec = load_world(&args.world)?;
     let device = Device::flex();
     let planner = args.planner.planner(&spec)?;
-    let regularizer_choice = args
-        .regularizer
-        .unwrap_or_else(|| default_regularizer(&spec));
-    let regularizer = regularizer_config(
-        Some(regularizer_choice),
-        None,
-        SIGREG_ID_WEIGHT,
-        SIGREG_ID_DIMS,
-        &spec,
-    );
+    let (proprio, regularizer_choice) = learner_choices(&spec, args.proprio, args.regularizer);
+    let regularizer =
+        regularizer_config(regularizer_choice, None, SIGREG_ID_WEIGHT, SIGREG_ID_DIMS);
     let model = JepaConfig::new()
+        .with_proprioception(proprio)
         .with_regularizer(regularizer)
         .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
         .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus))
@@ -306,6 +305,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "rolled_back": summary.rolled_back,
             "sequence_pool": args.sequence_pool,
             "regularizer": regularizer_choice.name(),
+            "proprio": proprio,
             "context_dims": args.context_dims,
             "window_focus": args.window_focus,
             "rollout_steps": args.rollout_steps,

@@ -53,9 +53,14 @@ pub struct TrainArgs {
     /// Continue the run in --out from its latest checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Anti-collapse regulariser [default: the world's: sigreg-id for push, vicreg otherwise].
+    /// Anti-collapse regulariser [default: the world's: sigreg for push (sigreg-id with
+    /// `--proprio false`), vicreg otherwise].
     #[arg(long, value_enum)]
     regularizer: Option<Regularizer>,
+    /// Proprioception: the model reads the agent's position beside its frames, as the
+    /// latent's last 2 dimensions [default: the world's: true for push, false otherwise].
+    #[arg(long)]
+    proprio: Option<bool>,
     /// Inverse-dynamics weight (vicreg) or λ (sigreg, sigreg-id); default 10 or 0.1.
     #[arg(long)]
     reg_weight: Option<f64>,
@@ -102,15 +107,11 @@ pub struct TrainArgs {
 }
 
 fn model_config(args: &TrainArgs, spec: &WorldSpec) -> JepaConfig {
-    let regularizer = regularizer_config(
-        args.regularizer,
-        args.reg_weight,
-        args.id_weight,
-        args.id_dims,
-        spec,
-    );
+    let (proprio, choice) = learner_choices(spec, args.proprio, args.regularizer);
+    let regularizer = regularizer_config(choice, args.reg_weight, args.id_weight, args.id_dims);
     JepaConfig::new()
         .with_latent(args.latent)
+        .with_proprioception(proprio)
         .with_regularizer(regularizer)
         .with_rollout_steps(args.rollout_steps)
         .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
@@ -131,26 +132,48 @@ impl Regularizer {
     }
 }
 
+/// Whether a world's model reads proprioception by default: push's, whose pusher is a few
+/// pixels that the pixel losses either drop or keep at the cost of the block's orientation
+/// (README, "push: exploration and regulariser"). Navigation's goals are agent positions,
+/// which its goal images must show, so its models read pixels only.
+pub fn default_proprio(spec: &WorldSpec) -> bool {
+    matches!(spec.task.goal, GoalSpec::ObjectPose { .. })
+}
+
 /// The regulariser a world learns best with (measured on push after 1,238 steps, readout
 /// errors of the pusher's position and the block's yaw: vicreg 4 cm / 85°, sigreg 46 cm / 23°,
-/// sigreg-id see README): push's block turns, which VICReg's latent does not keep.
-pub fn default_regularizer(spec: &WorldSpec) -> Regularizer {
+/// sigreg-id see README): push's block turns, which VICReg's latent does not keep; with
+/// proprioception giving the pusher, SIGReg alone keeps the block.
+pub fn default_regularizer(spec: &WorldSpec, proprio: bool) -> Regularizer {
     match spec.task.goal {
+        GoalSpec::ObjectPose { .. } if proprio => Regularizer::Sigreg,
         GoalSpec::ObjectPose { .. } => Regularizer::SigregId,
         _ => Regularizer::Vicreg,
     }
 }
 
-/// The regulariser's configuration: `choice` or the world's default, with `weight` (the
-/// inverse-dynamics weight of vicreg, λ of sigreg and sigreg-id) if given.
+/// Proprioception and the regulariser: the ones asked for, or the world's defaults.
+pub fn learner_choices(
+    spec: &WorldSpec,
+    proprio: Option<bool>,
+    regularizer: Option<Regularizer>,
+) -> (bool, Regularizer) {
+    let proprio = proprio.unwrap_or_else(|| default_proprio(spec));
+    (
+        proprio,
+        regularizer.unwrap_or_else(|| default_regularizer(spec, proprio)),
+    )
+}
+
+/// The regulariser's configuration: `choice` with `weight` (the inverse-dynamics weight of
+/// vicreg, λ of sigreg and sigreg-id) if given.
 pub fn regularizer_config(
-    choice: Option<Regularizer>,
+    choice: Regularizer,
     weight: Option<f64>,
     id_weight: f64,
     id_dims: usize,
-    spec: &WorldSpec,
 ) -> RegularizerConfig {
-    match choice.unwrap_or_else(|| default_regularizer(spec)) {
+    match choice {
         Regularizer::Vicreg => {
             let mut vicreg = VicregConfig::new();
             if let Some(w) = weight {
@@ -450,17 +473,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn push_learns_with_sigreg_and_inverse_dynamics_and_navigation_with_vicreg() {
+    fn push_reads_proprioception_with_sigreg_and_navigation_pixels_with_vicreg() {
         for (name, expected) in [
-            ("push", Regularizer::SigregId),
-            ("reach", Regularizer::Vicreg),
-            ("two_rooms", Regularizer::Vicreg),
+            ("push", (true, Regularizer::Sigreg)),
+            ("reach", (false, Regularizer::Vicreg)),
+            ("two_rooms", (false, Regularizer::Vicreg)),
         ] {
             let spec = load_world(name).expect("shipped world");
-            assert_eq!(default_regularizer(&spec), expected, "{name}");
+            assert_eq!(learner_choices(&spec, None, None), expected, "{name}");
         }
         let push = load_world("push").expect("push");
-        match regularizer_config(None, None, SIGREG_ID_WEIGHT, SIGREG_ID_DIMS, &push) {
+        // Without proprioception, push keeps the pusher with sigreg-id.
+        let (proprio, choice) = learner_choices(&push, Some(false), None);
+        assert_eq!((proprio, choice), (false, Regularizer::SigregId));
+        match regularizer_config(choice, None, SIGREG_ID_WEIGHT, SIGREG_ID_DIMS) {
             RegularizerConfig::Sigreg(sigreg) => {
                 assert_eq!(sigreg.inverse_dynamics_weight, Some(SIGREG_ID_WEIGHT));
                 assert_eq!(sigreg.inverse_dynamics_dims, Some(SIGREG_ID_DIMS));
@@ -468,7 +494,9 @@ mod tests {
             other => panic!("push got {other:?}"),
         }
         // An explicit choice wins over the world's, and plain sigreg has no inverse dynamics.
-        match regularizer_config(Some(Regularizer::Sigreg), Some(0.2), 10.0, 16, &push) {
+        let (_, choice) = learner_choices(&push, None, Some(Regularizer::Vicreg));
+        assert_eq!(choice, Regularizer::Vicreg);
+        match regularizer_config(Regularizer::Sigreg, Some(0.2), 10.0, 16) {
             RegularizerConfig::Sigreg(sigreg) => {
                 assert_eq!(sigreg.weight, 0.2);
                 assert_eq!(sigreg.inverse_dynamics_weight, None);

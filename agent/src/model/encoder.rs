@@ -23,7 +23,18 @@ pub struct ConvEncoderConfig {
     /// `shared/RESEARCH.md` used it too.
     #[config(default = true)]
     pub batch_norm: bool,
+    /// Proprioception: the agent's planar position (`Observation::proprio`), appended as the
+    /// latent's last [`PROPRIO_DIM`] dimensions, unchanged (`None` or 0: off). The pixels
+    /// then fill the other `latent_dim - PROPRIO_DIM`. For push, whose ~4-pixel pusher the
+    /// pixel losses either drop (SIGReg) or keep at the cost of the block's orientation
+    /// (SIGReg with inverse dynamics; README, "push: exploration and regulariser"); world
+    /// models for Push-T read the agent's position the same way (DINO-WM, Zhou et al. 2024).
+    /// An `Option` so that older checkpoints still load.
+    pub proprio_dims: Option<usize>,
 }
+
+/// Numbers of proprioception an encoder that reads it takes per frame: the agent's `x, y`.
+pub const PROPRIO_DIM: usize = 2;
 
 /// Encodes RGB images into latent vectors.
 #[derive(Module, Debug)]
@@ -32,6 +43,7 @@ pub struct ConvEncoder {
     norms: Vec<BatchNorm>,
     head: Linear,
     activation: Relu,
+    proprio_dims: usize,
 }
 
 impl ConvEncoderConfig {
@@ -58,27 +70,55 @@ impl ConvEncoderConfig {
             in_channels = out;
         }
         let side = self.feature_size();
+        let proprio_dims = self.proprio_dims();
         ConvEncoder {
             convs,
             norms,
-            head: LinearConfig::new(in_channels * side * side, self.latent_dim).init(device),
+            head: LinearConfig::new(in_channels * side * side, self.latent_dim - proprio_dims)
+                .init(device),
             activation: Relu::new(),
+            proprio_dims,
         }
+    }
+
+    /// Latent dimensions that hold proprioception (0 or [`PROPRIO_DIM`]).
+    pub fn proprio_dims(&self) -> usize {
+        self.proprio_dims.unwrap_or(0)
     }
 }
 
 impl ConvEncoder {
     /// Size of the latent vectors it produces.
     pub fn latent_dim(&self) -> usize {
-        self.head.weight.dims()[1]
+        self.head.weight.dims()[1] + self.proprio_dims
     }
 
-    /// Encodes images.
+    /// Latent dimensions that hold proprioception, the last ones (0: it reads pixels only).
+    pub fn proprio_dims(&self) -> usize {
+        self.proprio_dims
+    }
+
+    /// Encodes observations: images, and the agent's position when the encoder reads
+    /// proprioception (ignored otherwise).
     ///
     /// # Shapes
     /// - `images`: `[batch, 3, H, W]`, values in `[0, 1]`
+    /// - `proprio`: `[batch, PROPRIO_DIM]`, required when [`proprio_dims`](Self::proprio_dims)
+    ///   is not 0
     /// - output: `[batch, latent_dim]`
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+    ///
+    /// # Panics
+    /// If the encoder reads proprioception and `proprio` is `None`: a caller's bug.
+    pub fn forward(&self, images: Tensor<4>, proprio: Option<Tensor<2>>) -> Tensor<2> {
+        let pixels = self.forward_pixels(images);
+        if self.proprio_dims == 0 {
+            return pixels;
+        }
+        let proprio = proprio.expect("this encoder reads the agent's position; pass its proprio");
+        Tensor::cat(vec![pixels, proprio], 1)
+    }
+
+    fn forward_pixels(&self, images: Tensor<4>) -> Tensor<2> {
         // Centre the pixels: [0, 1] → [-1, 1].
         let mut x = images.mul_scalar(2.0).sub_scalar(1.0);
         for (i, conv) in self.convs.iter().enumerate() {
@@ -88,6 +128,6 @@ impl ConvEncoder {
             }
             x = self.activation.forward(x);
         }
-        self.head.forward(x.flatten(1, 3)) // [batch, c·s·s] → [batch, latent_dim]
+        self.head.forward(x.flatten(1, 3)) // [batch, c·s·s] → [batch, latent_dim - proprio]
     }
 }

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::{
-    ConvEncoder, ConvEncoderConfig, InverseDynamics, InverseDynamicsConfig, Predictor,
+    ConvEncoder, ConvEncoderConfig, InverseDynamics, InverseDynamicsConfig, PROPRIO_DIM, Predictor,
     PredictorConfig, RegularizerConfig, SigregConfig, VicregConfig, sigreg_loss, vicreg_terms,
 };
 
@@ -69,6 +69,13 @@ impl JepaConfig {
         self
     }
 
+    /// Turns proprioception on (the latent's last [`PROPRIO_DIM`] dimensions hold the agent's
+    /// position, `ConvEncoderConfig::proprio_dims`) or off.
+    pub fn with_proprioception(mut self, on: bool) -> Self {
+        self.encoder.proprio_dims = on.then_some(PROPRIO_DIM);
+        self
+    }
+
     /// The latent size.
     pub fn latent_dim(&self) -> usize {
         self.encoder.latent_dim
@@ -114,9 +121,27 @@ impl JepaConfig {
                 "the inverse-dynamics dimensions ({m}, `--id-dims`) must be between 1 and the latent's {d} minus one; leave them unset (0) for all"
             ));
         }
-        if self.context_dims() >= d {
+        let proprio = self.encoder.proprio_dims();
+        if proprio > 0
+            && let RegularizerConfig::Sigreg(SigregConfig {
+                inverse_dynamics_weight: Some(w),
+                ..
+            }) = &self.regularizer
+            && *w > 0.0
+        {
+            return Err(
+                "proprioception fills the latent's last dimensions, where sigreg-id puts its inverse-dynamics term; with proprioception use `--regularizer sigreg` (the agent's position is given, not learned), or turn it off with `--proprio false`"
+                    .to_owned(),
+            );
+        }
+        if proprio != 0 && proprio != PROPRIO_DIM {
             return Err(format!(
-                "the episode context's {} dimensions must be fewer than the latent's {d}: the rest of the latent holds the agent",
+                "the encoder reads {PROPRIO_DIM} numbers of proprioception (the agent's x, y), not {proprio}; set 0 (off) or {PROPRIO_DIM}"
+            ));
+        }
+        if self.context_dims() + proprio >= d {
+            return Err(format!(
+                "the episode context's {} dimensions and proprioception's {proprio} must be fewer than the latent's {d}: the rest of the latent holds what the pixels show",
                 self.context_dims()
             ));
         }
@@ -172,18 +197,26 @@ impl JepaModel {
     /// - `frames`: `[batch · (k + 1), 3, H, W]`, sequence-major (frame t of sequence b at
     ///   `b · (k + 1) + t`); with an episode context, sequences `2i` and `2i + 1` come
     ///   from one episode (`ReplayBuffer::sample_pairs`) and `batch` is even
+    /// - `proprio`: `[batch · (k + 1), PROPRIO_DIM]`, in the order of `frames` (required when
+    ///   the encoder reads proprioception)
     /// - `actions`: `[batch, k, action_dim]`
-    /// - `directions`: `[latent_dim, m]` (SIGReg only)
+    /// - `directions`: `[latent_dim - proprio_dims, m]` (SIGReg only)
     pub fn losses(
         &self,
         config: &JepaConfig,
         frames: Tensor<4>,
+        proprio: Option<Tensor<2>>,
         actions: Tensor<3>,
         directions: Option<Tensor<2>>,
     ) -> LossTerms {
         let [batch, k, action_dim] = actions.dims();
-        let latents = self.encoder.forward(frames); // [batch·(k+1), d]
+        let latents = self.encoder.forward(frames, proprio); // [batch·(k+1), d]
         let d = latents.dims()[1];
+        // The regulariser shapes what the encoder learns from pixels; proprioception is given,
+        // not learned, so it stays out (its dimensions are not Gaussian and take no gradient).
+        let learned = latents
+            .clone()
+            .narrow(1, 0, d - self.encoder.proprio_dims());
         let z = latents.clone().reshape([batch, k + 1, d]);
         let current = z.clone().narrow(1, 0, k).reshape([batch * k, d]);
         let next = z.clone().narrow(1, 1, k).reshape([batch * k, d]);
@@ -237,7 +270,7 @@ impl JepaModel {
         }
         match &config.regularizer {
             RegularizerConfig::Vicreg(vicreg) => {
-                let (variance, covariance) = vicreg_terms(latents.clone(), vicreg.std_target);
+                let (variance, covariance) = vicreg_terms(learned, vicreg.std_target);
                 let inverse = self.inverse_dynamics_loss(current, next, flat_actions);
                 total = total
                     + variance.clone().mul_scalar(vicreg.variance_weight)
@@ -249,7 +282,7 @@ impl JepaModel {
             }
             RegularizerConfig::Sigreg(sigreg) => {
                 if let Some(directions) = directions {
-                    let statistic = sigreg_loss(latents.clone(), directions, sigreg);
+                    let statistic = sigreg_loss(learned, directions, sigreg);
                     total = total + statistic.clone().mul_scalar(sigreg.weight);
                     parts.push(("sigreg", statistic));
                 }
@@ -314,6 +347,26 @@ fn window_weights(errors: Tensor<2>, focus: f64) -> Tensor<2> {
     let weights = (errors / mean.expand([batch, 1])).powf_scalar(focus);
     let mean_weight = weights.clone().mean().add_scalar(1e-12).reshape([1, 1]);
     weights / mean_weight.expand([batch, 1])
+}
+
+/// The proprioception of `n` frames (`[n, PROPRIO_DIM]` numbers) as a tensor for an encoder
+/// that reads it, `None` for one that does not (or when `values` holds too few numbers).
+///
+/// # Shapes
+/// - output: `[n, PROPRIO_DIM]`
+pub fn proprio_to_tensor(
+    encoder: &ConvEncoder,
+    values: &[f32],
+    n: usize,
+    device: &Device,
+) -> Option<Tensor<2>> {
+    if encoder.proprio_dims() == 0 || values.len() < n * PROPRIO_DIM {
+        return None;
+    }
+    Some(Tensor::from_data(
+        TensorData::new(values[..n * PROPRIO_DIM].to_vec(), [n, PROPRIO_DIM]),
+        device,
+    ))
 }
 
 /// Converts `n` RGB frames (`[n, H, W, 3]` bytes) into a `[n, 3, H, W]` float tensor in

@@ -8,9 +8,11 @@ mod jepa;
 mod predictor;
 mod regularizer;
 
-pub use self::encoder::{ConvEncoder, ConvEncoderConfig};
+pub use self::encoder::{ConvEncoder, ConvEncoderConfig, PROPRIO_DIM};
 pub use self::inverse_dynamics::{InverseDynamics, InverseDynamicsConfig};
-pub use self::jepa::{EpisodeContextConfig, JepaConfig, JepaModel, LossTerms, frames_to_tensor};
+pub use self::jepa::{
+    EpisodeContextConfig, JepaConfig, JepaModel, LossTerms, frames_to_tensor, proprio_to_tensor,
+};
 pub use self::predictor::{ActionConditioning, Predictor, PredictorConfig};
 pub use self::regularizer::{
     RegularizerConfig, SigregConfig, VicregConfig, sigreg_directions, sigreg_loss, vicreg_terms,

@@ -22,7 +22,9 @@ use super::{
     HazardClassifierTrainer, LandmarkSet, POSE_DIM, PoseReadout, PoseReadoutConfig,
     PoseReadoutReport, PoseReadoutTrainer, PushPoses, ReplayFrames, Trajectories, readout_errors,
 };
-use crate::model::{JepaModel, Predictor, PredictorConfig, frames_to_tensor};
+use crate::model::{
+    JepaModel, PROPRIO_DIM, Predictor, PredictorConfig, frames_to_tensor, proprio_to_tensor,
+};
 
 /// One exploration episode's frames and the simulator's hazard flag for each.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +42,8 @@ pub struct LabelledEpisode {
     /// Push tasks: the true poses in each frame, as the pose readout's targets
     /// ([`PushPoses::to_target`]); empty for other tasks.
     pub poses: Vec<[f32; POSE_DIM]>,
+    /// The agent's proprioception in each frame (`sim::Observation::proprio`).
+    pub proprio: Vec<[f32; 2]>,
 }
 
 impl LabelledEpisode {
@@ -85,6 +89,7 @@ fn explore_episode(
         in_hazard: vec![info.in_hazard],
         actions: Vec::new(),
         poses: Vec::new(),
+        proprio: vec![obs.proprio],
     };
     record
         .poses
@@ -95,6 +100,7 @@ fn explore_episode(
         record.actions.push(action.0);
         record.frames.extend_from_slice(&step.obs.rgb.rgb);
         record.in_hazard.push(step.info.in_hazard);
+        record.proprio.push(step.obs.proprio);
         record
             .poses
             .extend(env.world().and_then(PushPoses::of).map(|p| p.to_target()));
@@ -157,6 +163,7 @@ impl LatentEpisodes {
         let flat = encode_frames(
             model,
             &episode.frames,
+            episode.proprio.as_flattened(),
             episode.len(),
             episode.height,
             episode.width,
@@ -176,10 +183,12 @@ impl LatentEpisodes {
     }
 }
 
-/// Encodes `n` frames (`[n, H, W, 3]` bytes) in chunks; returns `[n · latent_dim]`.
+/// Encodes `n` frames (`[n, H, W, 3]` bytes) and their proprioception (`[n, 2]`, read only
+/// by a model that reads it) in chunks; returns `[n · latent_dim]`.
 pub fn encode_frames(
     model: &JepaModel,
     frames: &[u8],
+    proprio: &[f32],
     n: usize,
     height: usize,
     width: usize,
@@ -191,9 +200,12 @@ pub fn encode_frames(
     for start in (0..n).step_by(CHUNK) {
         let count = CHUNK.min(n - start);
         let bytes = &frames[start * frame_bytes..(start + count) * frame_bytes];
-        let latents = model
-            .encoder
-            .forward(frames_to_tensor(bytes, count, height, width, device));
+        let proprio = proprio.get(start * PROPRIO_DIM..(start + count) * PROPRIO_DIM);
+        let proprio = proprio_to_tensor(&model.encoder, proprio.unwrap_or(&[]), count, device);
+        let latents = model.encoder.forward(
+            frames_to_tensor(bytes, count, height, width, device),
+            proprio,
+        );
         out.extend(latents.into_data().iter::<f32>());
     }
     out

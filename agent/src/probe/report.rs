@@ -15,7 +15,7 @@ use serde::Serialize;
 use sim::{Action, Policy, SmoothRandomPolicy, VecEnv, WorldSpec};
 
 use super::{RidgeProbe, column_std, effective_rank, r_squared, spearman};
-use crate::model::{JepaModel, frames_to_tensor};
+use crate::model::{JepaModel, frames_to_tensor, proprio_to_tensor};
 
 /// What to measure on.
 #[derive(Clone, Debug)]
@@ -211,7 +211,12 @@ fn encode_all(model: &JepaModel, data: &Collected, device: &Device) -> DMatrix<f
             data.width,
             device,
         );
-        let z = model.encoder.forward(images);
+        let proprio: Vec<f32> = data.agent_xy[start..end]
+            .iter()
+            .flat_map(|p| [p[0] as f32, p[1] as f32])
+            .collect();
+        let proprio = proprio_to_tensor(&model.encoder, &proprio, end - start, device);
+        let z = model.encoder.forward(images, proprio);
         d = z.dims()[1];
         rows.extend(z.into_data().try_to_vec::<f32>().unwrap_or_default());
     }

@@ -10,7 +10,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::SequenceBatch;
-use crate::model::{JepaConfig, JepaModel, RegularizerConfig, frames_to_tensor, sigreg_directions};
+use crate::model::{
+    JepaConfig, JepaModel, PROPRIO_DIM, RegularizerConfig, frames_to_tensor, proprio_to_tensor,
+    sigreg_directions,
+};
 
 /// Everything about a training run besides the data: saved with every checkpoint.
 #[derive(Config, Debug)]
@@ -234,16 +237,29 @@ impl Trainer {
         let k = frames - 1;
         let frame_bytes = batch.height * batch.width * 3;
         let mut ends = Vec::with_capacity(2 * n * frame_bytes);
-        for sequence in batch.frames.chunks_exact(frames * frame_bytes) {
-            ends.extend_from_slice(&sequence[..frame_bytes]); // first frames, then last frames
+        let mut end_proprio = Vec::with_capacity(2 * n * PROPRIO_DIM);
+        for (sequence, proprio) in batch
+            .frames
+            .chunks_exact(frames * frame_bytes)
+            .zip(batch.proprio.chunks_exact(frames * PROPRIO_DIM))
+        {
+            // First frames, then last frames.
+            ends.extend_from_slice(&sequence[..frame_bytes]);
+            end_proprio.extend_from_slice(&proprio[..PROPRIO_DIM]);
         }
-        for sequence in batch.frames.chunks_exact(frames * frame_bytes) {
+        for (sequence, proprio) in batch
+            .frames
+            .chunks_exact(frames * frame_bytes)
+            .zip(batch.proprio.chunks_exact(frames * PROPRIO_DIM))
+        {
             ends.extend_from_slice(&sequence[k * frame_bytes..]);
+            end_proprio.extend_from_slice(&proprio[k * PROPRIO_DIM..]);
         }
         // The inference copy on the plain device: no autodiff graph is recorded.
         let (model, device) = (self.model.valid(), self.device.clone().inner());
         let images = frames_to_tensor(&ends, 2 * n, batch.height, batch.width, &device);
-        let latents = model.encoder.forward(images); // [2n, d]
+        let proprio = proprio_to_tensor(&model.encoder, &end_proprio, 2 * n, &device);
+        let latents = model.encoder.forward(images, proprio); // [2n, d]
         let first = latents.clone().narrow(0, 0, n);
         let last = latents.narrow(0, n, n);
         let actions =
@@ -286,15 +302,16 @@ impl Trainer {
         let directions = match &self.config.model.regularizer {
             RegularizerConfig::Sigreg(sigreg) => Some(sigreg_directions(
                 &mut self.rng,
-                self.config.model.latent_dim(),
+                self.config.model.latent_dim() - self.config.model.encoder.proprio_dims(),
                 sigreg.directions,
                 &self.device,
             )),
             RegularizerConfig::Vicreg(_) => None,
         };
+        let proprio = proprio_to_tensor(&self.model.encoder, &batch.proprio, n, &self.device);
         let terms = self
             .model
-            .losses(&self.config.model, frames, actions, directions);
+            .losses(&self.config.model, frames, proprio, actions, directions);
         let mut loss = f64::from(terms.total.clone().into_scalar::<f32>());
         if self.poisoned_steps > 0 {
             self.poisoned_steps -= 1;
