@@ -152,11 +152,13 @@ impl SmoothRandomPolicy {
             return Action(action);
         };
         let aim = seeking.update_phase(env);
-        let state = &observation.state;
-        if let (Some(offset), Some(body)) = (aim, state.get(STATE_PER_BODY..STATE_PER_BODY + 2)) {
+        let body = observation.state.get(STATE_PER_BODY..STATE_PER_BODY + 2);
+        if let (Some(offset), Some(body)) = (aim, body) {
+            // The agent's own position is its proprioception; only the body's is privileged.
+            let agent = observation.proprio;
             let to_aim = [
-                body[0] + offset[0] - state[0],
-                body[1] + offset[1] - state[1],
+                body[0] + offset[0] - agent[0],
+                body[1] + offset[1] - agent[1],
             ];
             // Full pull beyond 0.1 m, fading to nothing at the aim point.
             let scale = seeking.config.pull / (to_aim[0].hypot(to_aim[1])).max(0.1);

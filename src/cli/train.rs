@@ -22,7 +22,7 @@ use crate::world_files::load_world;
 /// The anti-collapse regulariser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Regularizer {
-    /// VICReg variance + covariance with an inverse-dynamics term (default).
+    /// VICReg variance + covariance with an inverse-dynamics term (navigation's default).
     Vicreg,
     /// SIGReg (LeJEPA): Epps–Pulley test of random projections against a Gaussian.
     Sigreg,
