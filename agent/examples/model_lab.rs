@@ -26,7 +26,10 @@
 //! - `predictor-fit`: refits the predictor on the frozen encoder's latents of the exploration
 //!   (`steps=3000`, `k=15`, `lr=3e-4`, `batch=128`), prints its held-out rollout error before
 //!   and after, and writes a copy of the checkpoint with the refitted predictor to `out=DIR`
-//!   (with the checkpoint's `cost_models/`, which stay valid: the encoder is unchanged).
+//!   (with the checkpoint's `cost_models/`, which stay valid: the encoder is unchanged, and
+//!   which get the refitted predictor). Push: with the checkpoint's pose readout, the refit's
+//!   pose loss (`pose_weight=10`) and moving-object windows (`moving_share=0.5`), and the
+//!   poses read off held-out rollouts before and after.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -101,10 +104,14 @@ fn main() -> Result<()> {
 
 /// The fit's configuration with the options' changes.
 fn fit_config(spec: &WorldSpec, model: &JepaModel, options: &Options) -> Result<CostModelsConfig> {
-    let mut config = CostModelsConfig::for_world(spec, model.encoder.latent_dim())
-        .with_critic_steps(options.get("steps", 10_000)?)
-        .with_seed(options.get("seed", 1000)?)
-        .with_learning_rate(options.get("lr", 1e-3)?);
+    let mut config = CostModelsConfig::for_world(
+        spec,
+        model.encoder.latent_dim(),
+        model.encoder.proprio_dims(),
+    )
+    .with_critic_steps(options.get("steps", 10_000)?)
+    .with_seed(options.get("seed", 1000)?)
+    .with_learning_rate(options.get("lr", 1e-3)?);
     let c = config.critic.clone();
     config.critic = c
         .clone()
@@ -568,12 +575,30 @@ fn predictor_fit(
         .with_steps(options.get("steps", 3000)?)
         .with_rollout_steps(options.get("k", 15)?)
         .with_learning_rate(options.get("lr", 3e-4)?)
-        .with_batch(options.get("batch", 128)?);
-    let (predictor, report) = fit_predictor(&model.predictor, &data, &config, device, &mut |_| {})?;
-    println!("{}", serde_json::to_string(&report)?);
+        .with_batch(options.get("batch", 128)?)
+        .with_pose_weight(Some(options.get("pose_weight", 10.0)?))
+        .with_moving_share(Some(options.get("moving_share", 0.5)?));
     let source = agent::train::resolve_checkpoint(Path::new(checkpoint))?;
+    // Push: the checkpoint's fitted cost models hold the pose readout the refit reads poses
+    // with; the refitted predictor is written into the copy's cost models.
+    let mut models = CostModels::load(&source.join("cost_models"), device)?;
+    let readout = models.as_ref().and_then(|m| m.pose_readout.as_ref());
+    let (predictor, report) = fit_predictor(
+        &model.predictor,
+        &data,
+        &config,
+        readout,
+        device,
+        &mut |_| {},
+    )?;
+    println!("{}", serde_json::to_string(&report)?);
     let target = Path::new(out);
     copy_dir(&source, target)?;
+    if let Some(models) = models.as_mut() {
+        models.predictor = Some(predictor.clone());
+        models.report.predictor = Some(report);
+        models.save(&target.join("cost_models"))?;
+    }
     let refitted = JepaModel {
         predictor,
         ..model.clone()

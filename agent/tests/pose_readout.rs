@@ -54,12 +54,12 @@ fn push_exploration_records_the_true_poses_of_every_frame() {
             .is_empty()
     );
     assert_eq!(
-        CostModelsConfig::for_world(&reach, D).pose_readout_steps,
+        CostModelsConfig::for_world(&reach, D, 0).pose_readout_steps,
         None
     );
     assert!(matches!(spec.task.goal, GoalSpec::ObjectPose { .. }));
     assert!(
-        CostModelsConfig::for_world(&spec, D)
+        CostModelsConfig::for_world(&spec, D, 0)
             .pose_readout_steps
             .is_some_and(|s| s > 0)
     );
@@ -118,4 +118,59 @@ fn a_pose_readout_is_fitted_on_poses_saved_and_loaded() {
         read(readout),
         read(loaded.pose_readout.as_ref().expect("loaded"))
     );
+}
+
+#[test]
+fn a_readout_of_proprioceptive_latents_passes_the_pusher_through_and_keeps_doing_so_on_load() {
+    let device = Device::flex();
+    let push = common::reach_world_path().with_file_name("push.json");
+    let spec = WorldSpec::from_json_file(&push).expect("push world");
+    assert_eq!(
+        CostModelsConfig::for_world(&spec, D, 2).pose_readout_proprio,
+        Some(true)
+    );
+    assert_eq!(
+        CostModelsConfig::for_world(&spec, D, 0).pose_readout_proprio,
+        Some(false)
+    );
+    let mut data = common::random_latent_episodes(D);
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    data.poses = data
+        .latents
+        .iter()
+        .map(|episode| {
+            episode
+                .iter()
+                .map(|_| std::array::from_fn::<f32, POSE_DIM, _>(|_| rng.random_range(-0.5..0.5)))
+                .collect()
+        })
+        .collect();
+    let config = config(Some(30)).with_pose_readout_proprio(Some(true));
+    let models = CostModels::fit(&data, config, &device, &mut |_| {});
+    let frames = &data.latents[0][..4];
+    let z = Tensor::<2>::from_data(TensorData::new(frames.concat(), [4, D]), &device);
+    let pushers = |models: &CostModels| -> Vec<[f32; 2]> {
+        let readout = models.pose_readout.as_ref().expect("a readout");
+        readout.poses(z.clone()).iter().map(|p| p.agent).collect()
+    };
+    let tails: Vec<[f32; 2]> = frames.iter().map(|f| [f[D - 2], f[D - 1]]).collect();
+    assert_eq!(
+        pushers(&models),
+        tails,
+        "the pusher is the latent's last two numbers"
+    );
+
+    let dir = std::env::temp_dir().join(format!(
+        "cost-models-proprio-readout-{}",
+        std::process::id()
+    ));
+    models.save(&dir).expect("save");
+    let loaded = CostModels::load(&dir, &device)
+        .expect("load")
+        .expect("saved");
+    assert_eq!(pushers(&loaded), tails);
+    // The same weights without the pass-through read the pusher with the MLP instead.
+    let plain = CostModels::fit(&data, self::config(Some(30)), &device, &mut |_| {});
+    assert_ne!(pushers(&plain), tails);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -433,7 +433,13 @@ fn act(
             // Practice plans with the learner's predictor: the refit is for the final model.
             let config = args
                 .planner
-                .cost_models_config(spec, latest.encoder.latent_dim(), args.seed, 1500)
+                .cost_models_config(
+                    spec,
+                    latest.encoder.latent_dim(),
+                    latest.encoder.proprio_dims(),
+                    args.seed,
+                    1500,
+                )
                 .with_predictor(None);
             let cost = pool.install(|| {
                 let data = LatentEpisodes::encode(&latest, exploration, device);

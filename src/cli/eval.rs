@@ -180,15 +180,17 @@ pub enum Method {
 }
 
 impl PlannerArgs {
-    /// How the critic and guardrail are fitted for `spec` and latents of `latent_dim`.
+    /// How the critic and guardrail are fitted for `spec` and latents of `latent_dim` whose
+    /// last `proprio_dims` are proprioception.
     pub fn cost_models_config(
         &self,
         spec: &WorldSpec,
         latent_dim: usize,
+        proprio_dims: usize,
         seed: u64,
         critic_steps: usize,
     ) -> CostModelsConfig {
-        let config = CostModelsConfig::for_world(spec, latent_dim)
+        let config = CostModelsConfig::for_world(spec, latent_dim, proprio_dims)
             .with_seed(seed)
             .with_critic_steps(critic_steps);
         let critic = config
@@ -376,7 +378,13 @@ pub fn fit_cost_models(
         "fitting the critic and guardrail on {} frames",
         exploration.frames()
     ));
-    let config = args.cost_models_config(spec, model.encoder.latent_dim(), seed, args.critic_steps);
+    let config = args.cost_models_config(
+        spec,
+        model.encoder.latent_dim(),
+        model.encoder.proprio_dims(),
+        seed,
+        args.critic_steps,
+    );
     let mut models = CostModels::fit(&exploration, config, device, &mut |f| {
         bar.set_position(500 + (f * 150.0) as u64);
     });
@@ -419,11 +427,36 @@ pub fn fit_cost_models(
             last(&p.held_out_error_before),
             last(&p.held_out_error_after)
         );
+        if let (Some(b), Some(a)) = (&p.held_out_poses_before, &p.held_out_poses_after) {
+            eprintln!(
+                "poses read off the predictor's {}-step rollouts (median held-out errors, the learner's -> the refit): pusher {:.3} -> {:.3} m, object {:.3} -> {:.3} m and {:.1} -> {:.1}° ({} windows where it moves: {:.3} -> {:.3} m, {:.1} -> {:.1}°)",
+                p.rollout_steps,
+                b.agent_m,
+                a.agent_m,
+                b.object_m,
+                a.object_m,
+                b.yaw_deg,
+                a.yaw_deg,
+                a.moving_windows,
+                b.moving_object_m,
+                a.moving_object_m,
+                b.moving_yaw_deg,
+                a.moving_yaw_deg
+            );
+        }
     }
     if let Some(p) = &r.pose_readout {
         eprintln!(
-            "fitted the pose readout the planner costs push with: median held-out error {:.3} m (pusher), {:.3} m and {:.1}° (object) over {} frames",
-            p.agent_error_m, p.object_error_m, p.yaw_error_deg, p.held_out_frames
+            "fitted the pose readout the planner costs push with: median held-out error {:.3} m (pusher{}), {:.3} m and {:.1}° (object) over {} frames",
+            p.agent_error_m,
+            if models.config.pose_readout_proprio == Some(true) {
+                ", read from proprioception"
+            } else {
+                ""
+            },
+            p.object_error_m,
+            p.yaw_error_deg,
+            p.held_out_frames
         );
     }
     Ok(models)

@@ -255,12 +255,16 @@ pub struct CostModelsConfig {
     /// Optimiser steps of the pose readout (push tasks; `None` or 0: none, and the planner
     /// costs push with the critic). An `Option` so that older cost models still load.
     pub pose_readout_steps: Option<usize>,
+    /// The pose readout takes the pusher's position from the latent's proprioception
+    /// ([`PoseReadoutConfig::agent_from_proprio`]); `None` (older cost models): it does not.
+    pub pose_readout_proprio: Option<bool>,
 }
 
 impl CostModelsConfig {
-    /// The defaults for `spec`'s task and a model with `latent_dim`-sized latents: the critic's
-    /// "far" is the task's step budget; walks count backwards too when only the agent moves.
-    pub fn for_world(spec: &WorldSpec, latent_dim: usize) -> Self {
+    /// The defaults for `spec`'s task and a model with `latent_dim`-sized latents whose last
+    /// `proprio_dims` are proprioception: the critic's "far" is the task's step budget; walks
+    /// count backwards too when only the agent moves.
+    pub fn for_world(spec: &WorldSpec, latent_dim: usize, proprio_dims: usize) -> Self {
         let reversible = matches!(spec.task.goal, sim::GoalSpec::AgentPosition { .. });
         Self::new()
             .with_critic(
@@ -273,6 +277,14 @@ impl CostModelsConfig {
             .with_landmarks(Some(DEFAULT_LANDMARKS))
             .with_replay_stride(Some(DEFAULT_REPLAY_STRIDE))
             .with_pose_readout_steps((!reversible).then_some(DEFAULT_POSE_READOUT_STEPS))
+            .with_pose_readout_proprio(Some(proprio_dims == PROPRIO_DIM))
+    }
+
+    /// The pose readout's architecture.
+    fn pose_readout_config(&self) -> PoseReadoutConfig {
+        PoseReadoutConfig::new()
+            .with_latent_dim(self.critic.latent_dim)
+            .with_agent_from_proprio(self.pose_readout_proprio.unwrap_or(false))
     }
 }
 
@@ -483,7 +495,14 @@ impl CostModels {
         let Some(config) = self.config.predictor.as_ref().filter(|c| c.steps > 0) else {
             return Ok(());
         };
-        let (refitted, report) = fit_predictor(predictor, data, config, device, progress)?;
+        let (refitted, report) = fit_predictor(
+            predictor,
+            data,
+            config,
+            self.pose_readout.as_ref(),
+            device,
+            progress,
+        )?;
         self.predictor = Some(refitted);
         self.report.predictor = Some(report);
         Ok(())
@@ -628,8 +647,8 @@ impl CostModels {
         let pose_readout = if manifest.pose_readout {
             let path = dir.join(POSE_READOUT);
             Some(
-                PoseReadoutConfig::new()
-                    .with_latent_dim(config.critic.latent_dim)
+                config
+                    .pose_readout_config()
                     .init(device)
                     .try_load_file(&path)
                     .map_err(|e| fail(&path, format!("cannot load: {e:?}")))?,
@@ -672,7 +691,7 @@ fn fit_pose_readout(
     if train.is_empty() {
         return (None, None);
     }
-    let mut trainer = PoseReadoutTrainer::new(PoseReadoutConfig::new().with_latent_dim(d), device);
+    let mut trainer = PoseReadoutTrainer::new(config.pose_readout_config(), device);
     for step in 0..steps {
         let mut latents = Vec::with_capacity(config.batch * d);
         let mut targets = Vec::with_capacity(config.batch * POSE_DIM);

@@ -30,5 +30,7 @@ pub use self::pose_readout::{
     POSE_DIM, PoseReadout, PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PushPoses,
     readout_errors,
 };
-pub use self::predictor_fit::{PredictorFitConfig, PredictorFitReport, fit_predictor};
+pub use self::predictor_fit::{
+    ImaginedPoseErrors, PredictorFitConfig, PredictorFitReport, fit_predictor,
+};
 pub use self::replay_graph::{ReplayFrames, ReplayGraph, ReplayGraphConfig};

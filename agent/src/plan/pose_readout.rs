@@ -15,6 +15,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use sim::PlanarPose;
 
+use crate::model::PROPRIO_DIM;
+
 /// Numbers the readout predicts per latent: pusher `x, y`, object `x, y, cos yaw, sin yaw`.
 pub const POSE_DIM: usize = 6;
 
@@ -71,6 +73,13 @@ pub struct PoseReadoutConfig {
     /// Hidden width (two hidden layers).
     #[config(default = 256)]
     pub hidden: usize,
+    /// The latent's last [`PROPRIO_DIM`] numbers are the pusher's position (a model that
+    /// reads proprioception): the readout passes them through as the pusher's position
+    /// instead of estimating it. Exact on encoded frames (the MLP read it to ~5 cm), and on
+    /// imagined latents it is what the predictor imagines of the pusher, so the predictor's
+    /// refit learns the pusher's motion in those dimensions.
+    #[config(default = false)]
+    pub agent_from_proprio: bool,
 }
 
 /// Reads [`PushPoses`] off latents.
@@ -80,6 +89,9 @@ pub struct PoseReadout {
     fc2: Linear,
     out: Linear,
     activation: Relu,
+    /// [`PoseReadoutConfig::agent_from_proprio`] (not a weight: set by the config on load).
+    #[module(skip)]
+    agent_from_proprio: bool,
 }
 
 impl PoseReadoutConfig {
@@ -90,6 +102,7 @@ impl PoseReadoutConfig {
             fc2: LinearConfig::new(self.hidden, self.hidden).init(device),
             out: LinearConfig::new(self.hidden, POSE_DIM).init(device),
             activation: Relu::new(),
+            agent_from_proprio: self.agent_from_proprio,
         }
     }
 }
@@ -100,9 +113,21 @@ impl PoseReadout {
     /// # Shapes
     /// - `latent`: `[batch, latent_dim]` → `[batch, POSE_DIM]`
     pub fn forward(&self, latent: Tensor<2>) -> Tensor<2> {
-        let x = self.activation.forward(self.fc1.forward(latent));
+        let [_, d] = latent.dims();
+        let x = self.activation.forward(self.fc1.forward(latent.clone()));
         let x = self.activation.forward(self.fc2.forward(x));
-        self.out.forward(x)
+        let out = self.out.forward(x); // [batch, POSE_DIM]
+        if self.agent_from_proprio {
+            Tensor::cat(
+                vec![
+                    latent.narrow(1, d - PROPRIO_DIM, PROPRIO_DIM),
+                    out.narrow(1, 2, POSE_DIM - 2),
+                ],
+                1,
+            )
+        } else {
+            out
+        }
     }
 
     /// The poses shown by each latent.
