@@ -596,6 +596,7 @@ fn predictor_fit(
     copy_dir(&source, target)?;
     if let Some(models) = models.as_mut() {
         models.predictor = Some(predictor.clone());
+        models.config.predictor = Some(config.clone());
         models.report.predictor = Some(report);
         models.save(&target.join("cost_models"))?;
     }

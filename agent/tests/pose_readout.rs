@@ -6,7 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use agent::plan::{CostModels, CostModelsConfig, CriticConfig, POSE_DIM, collect_exploration};
+use agent::plan::{
+    CostModels, CostModelsConfig, CriticConfig, LatentEpisodes, POSE_DIM, collect_exploration,
+};
 use burn::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +26,20 @@ fn config(pose_readout_steps: Option<usize>) -> CostModelsConfig {
     config
         .clone()
         .with_guardrail(config.guardrail.clone().with_latent_dim(D).with_hidden(16))
+}
+
+/// Random poses for every frame of `data` (what the readout is fitted on here).
+fn random_poses(data: &LatentEpisodes, seed: u64) -> Vec<Vec<[f32; POSE_DIM]>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    data.latents
+        .iter()
+        .map(|episode| {
+            episode
+                .iter()
+                .map(|_| std::array::from_fn::<f32, POSE_DIM, _>(|_| rng.random_range(-0.5..0.5)))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -72,17 +88,7 @@ fn a_pose_readout_is_fitted_on_poses_saved_and_loaded() {
     let without = CostModels::fit(&data, config(Some(30)), &device, &mut |_| {});
     assert!(without.pose_readout.is_none() && without.report.pose_readout.is_none());
 
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    data.poses = data
-        .latents
-        .iter()
-        .map(|episode| {
-            episode
-                .iter()
-                .map(|_| std::array::from_fn::<f32, POSE_DIM, _>(|_| rng.random_range(-0.5..0.5)))
-                .collect()
-        })
-        .collect();
+    data.poses = random_poses(&data, 1);
     // Twenty episodes, so one is held out for the report.
     for _ in 0..17 {
         data.latents.push(data.latents[0].clone());
@@ -134,17 +140,7 @@ fn a_readout_of_proprioceptive_latents_passes_the_pusher_through_and_keeps_doing
         Some(false)
     );
     let mut data = common::random_latent_episodes(D);
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    data.poses = data
-        .latents
-        .iter()
-        .map(|episode| {
-            episode
-                .iter()
-                .map(|_| std::array::from_fn::<f32, POSE_DIM, _>(|_| rng.random_range(-0.5..0.5)))
-                .collect()
-        })
-        .collect();
+    data.poses = random_poses(&data, 2);
     let config = config(Some(30)).with_pose_readout_proprio(Some(true));
     let models = CostModels::fit(&data, config, &device, &mut |_| {});
     let frames = &data.latents[0][..4];
@@ -169,7 +165,7 @@ fn a_readout_of_proprioceptive_latents_passes_the_pusher_through_and_keeps_doing
         .expect("load")
         .expect("saved");
     assert_eq!(pushers(&loaded), tails);
-    // The same weights without the pass-through read the pusher with the MLP instead.
+    // A readout fitted without the pass-through reads the pusher with its MLP instead.
     let plain = CostModels::fit(&data, self::config(Some(30)), &device, &mut |_| {});
     assert_ne!(pushers(&plain), tails);
     std::fs::remove_dir_all(&dir).ok();

@@ -429,7 +429,7 @@ pub fn fit_cost_models(
         );
         if let (Some(b), Some(a)) = (&p.held_out_poses_before, &p.held_out_poses_after) {
             eprintln!(
-                "poses read off the predictor's {}-step rollouts (median held-out errors, the learner's -> the refit): pusher {:.3} -> {:.3} m, object {:.3} -> {:.3} m and {:.1} -> {:.1}° ({} windows where it moves: {:.3} -> {:.3} m, {:.1} -> {:.1}°)",
+                "poses read off the predictor's {}-step rollouts (median held-out errors, the learner's -> the refit): pusher {:.3} -> {:.3} m, object {:.3} -> {:.3} m and {:.1} -> {:.1}° ({} windows where it moves: {:.3} -> {:.3} m, {:.1} -> {:.1}°; {} where the pusher is held back: {:.3} -> {:.3} m)",
                 p.rollout_steps,
                 b.agent_m,
                 a.agent_m,
@@ -441,7 +441,10 @@ pub fn fit_cost_models(
                 b.moving_object_m,
                 a.moving_object_m,
                 b.moving_yaw_deg,
-                a.moving_yaw_deg
+                a.moving_yaw_deg,
+                a.held_back_windows,
+                b.held_back_agent_m,
+                a.held_back_agent_m
             );
         }
     }
