@@ -235,26 +235,19 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// [`ImaginedPoseErrors`] of `predictor`'s rollouts over `windows`, read by `readout`
-/// (`None` when the windows carry no poses).
+/// [`ImaginedPoseErrors`] of the rollouts `imagined` (`[n, k, d]`) over `windows`, read by
+/// `readout` (`None` when the windows carry no poses).
 fn imagined_pose_errors(
-    predictor: &Predictor,
+    imagined: &Tensor<3>,
     readout: &PoseReadout,
     windows: &Windows,
-    (k, d, speed): (usize, usize, f32),
-    device: &Device,
+    speed: f32,
 ) -> Option<ImaginedPoseErrors> {
-    if windows.n == 0 || windows.poses.len() != windows.n * k * POSE_DIM {
+    let [n, k, d] = imagined.dims();
+    if windows.poses.len() != n * k * POSE_DIM {
         return None;
     }
-    let n = windows.n;
-    let start = Tensor::<2>::from_data(TensorData::new(windows.starts.clone(), [n, d]), device);
-    let actions =
-        Tensor::<3>::from_data(TensorData::new(windows.actions.clone(), [n, k, 2]), device);
-    let last = predictor
-        .rollout(start, actions)
-        .narrow(1, k - 1, 1)
-        .reshape([n, d]);
+    let last = imagined.clone().narrow(1, k - 1, 1).reshape([n, d]);
     let read = readout.poses(last);
     let (mut agent, mut object, mut yaw) = (Vec::new(), Vec::new(), Vec::new());
     let (mut moving_object, mut moving_yaw) = (Vec::new(), Vec::new());
@@ -305,29 +298,42 @@ fn imagined_pose_errors(
     })
 }
 
-/// Per-step mean squared error of `predictor`'s open-loop rollout over `windows`.
-fn rollout_errors(
-    predictor: &Predictor,
-    windows: &Windows,
-    k: usize,
-    d: usize,
-    device: &Device,
-) -> Vec<f64> {
-    if windows.n == 0 {
-        return Vec::new();
-    }
-    let n = windows.n;
-    let start = Tensor::<2>::from_data(TensorData::new(windows.starts.clone(), [n, d]), device);
-    let actions =
-        Tensor::<3>::from_data(TensorData::new(windows.actions.clone(), [n, k, 2]), device);
-    let targets =
-        Tensor::<3>::from_data(TensorData::new(windows.targets.clone(), [n, k, d]), device);
-    let errors = (predictor.rollout(start, actions) - targets)
+/// Per-step mean squared error of the open-loop rollouts `imagined` (`[n, k, d]`) over
+/// `windows`.
+fn rollout_errors(imagined: &Tensor<3>, windows: &Windows) -> Vec<f64> {
+    let [n, k, d] = imagined.dims();
+    let targets = Tensor::<3>::from_data(
+        TensorData::new(windows.targets.clone(), [n, k, d]),
+        &imagined.device(),
+    );
+    let errors = (imagined.clone() - targets)
         .powi_scalar(2)
         .mean_dim(2)
         .mean_dim(0)
         .reshape([k]); // [k]
     errors.into_data().iter::<f32>().map(f64::from).collect()
+}
+
+/// What `predictor` does on the held-out `windows`, from one open-loop rollout of each: its
+/// per-step latent errors ([`rollout_errors`]) and, with push's `readout`, the errors of the
+/// poses read off it ([`imagined_pose_errors`]; `speed`: the pusher's free speed).
+fn held_out_errors(
+    predictor: &Predictor,
+    readout: Option<&PoseReadout>,
+    windows: &Windows,
+    (k, d, speed): (usize, usize, f32),
+    device: &Device,
+) -> (Vec<f64>, Option<ImaginedPoseErrors>) {
+    let n = windows.n;
+    if n == 0 {
+        return (Vec::new(), None);
+    }
+    let start = Tensor::<2>::from_data(TensorData::new(windows.starts.clone(), [n, d]), device);
+    let actions =
+        Tensor::<3>::from_data(TensorData::new(windows.actions.clone(), [n, k, 2]), device);
+    let imagined = predictor.rollout(start, actions); // [n, k, d]
+    let poses = readout.and_then(|r| imagined_pose_errors(&imagined, r, windows, speed));
+    (rollout_errors(&imagined, windows), poses)
 }
 
 /// Refits `predictor` (the learner's, on a plain device) on the encoded exploration `data`,
@@ -386,10 +392,9 @@ pub fn fit_predictor(
     }
     held_out.truncate(2048);
     let held_out = gather(data, &held_out, k);
-    let before = rollout_errors(predictor, &held_out, k, d, device);
     let speed = free_speed(data);
-    let poses_before =
-        readout.and_then(|r| imagined_pose_errors(predictor, r, &held_out, (k, d, speed), device));
+    let (before, poses_before) =
+        held_out_errors(predictor, readout, &held_out, (k, d, speed), device);
 
     let autodiff = device.clone().autodiff();
     let mut trained = predictor.clone().to_device(&autodiff).train();
@@ -465,9 +470,8 @@ pub fn fit_predictor(
         }
     }
     let refitted = trained.valid();
-    let after = rollout_errors(&refitted, &held_out, k, d, device);
-    let poses_after =
-        readout.and_then(|r| imagined_pose_errors(&refitted, r, &held_out, (k, d, speed), device));
+    let (after, poses_after) =
+        held_out_errors(&refitted, readout, &held_out, (k, d, speed), device);
     progress(1.0);
     Ok((
         refitted,
