@@ -6,6 +6,7 @@
 //! cargo run --release --example model_lab -- door CHECKPOINT WORLD_FILE [episodes=300] [k=10]
 //! cargo run --release --example model_lab -- replay-graph CHECKPOINT WORLD_FILE [key=value ...]
 //! cargo run --release --example model_lab -- predictor-fit CHECKPOINT WORLD_FILE out=DIR [key=value ...]
+//! cargo run --release --example model_lab -- pose-dynamics CHECKPOINT WORLD_FILE out=DIR [key=value ...]
 //! ```
 //!
 //! - `critic`: fits the critic and guardrail as `kennel eval` does, with any of the critic's
@@ -30,6 +31,9 @@
 //!   which get the refitted predictor). Push: with the checkpoint's pose readout, the refit's
 //!   pose loss (`pose_weight=10`) and moving-object windows (`moving_share=0.5`), and the
 //!   poses read off held-out rollouts before and after.
+//! - `pose-dynamics` (push): fits the pose dynamics on the exploration's poses (`steps=30000`,
+//!   `hidden=512`, `batch=512`, `lr=1e-3`), prints their held-out rollout errors, and writes a
+//!   copy of the checkpoint whose cost models hold them to `out=DIR`, for `kennel eval`.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -39,8 +43,9 @@ use std::sync::Arc;
 use agent::eval::{Routing, cost_diagnostic};
 use agent::model::JepaModel;
 use agent::plan::{
-    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, PredictorFitConfig,
-    ReplayFrames, ReplayGraph, ReplayGraphConfig, cosine_decay, encode_frames, fit_predictor,
+    CostModels, CostModelsConfig, CriticBatch, CriticTrainer, LatentEpisodes, PoseDynamicsConfig,
+    PoseDynamicsFitConfig, PredictorFitConfig, ReplayFrames, ReplayGraph, ReplayGraphConfig,
+    cosine_decay, encode_frames, fit_pose_dynamics, fit_predictor,
 };
 use agent::probe::spearman;
 use agent::train::load_model;
@@ -81,7 +86,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [mode, checkpoint, world, rest @ ..] = args.as_slice() else {
         return Err(
-            "usage: model_lab critic|truth-critic|door|replay-graph|predictor-fit CHECKPOINT WORLD_FILE [key=value ...]"
+            "usage: model_lab critic|truth-critic|door|replay-graph|predictor-fit|pose-dynamics CHECKPOINT WORLD_FILE [key=value ...]"
                 .into(),
         );
     };
@@ -95,8 +100,9 @@ fn main() -> Result<()> {
         "door" => door(&spec, &model, &options, &device),
         "replay-graph" => replay_graph(&spec, &model, &options, &device),
         "predictor-fit" => predictor_fit(checkpoint, &spec, &model, &options, &device),
+        "pose-dynamics" => pose_dynamics(checkpoint, &spec, &model, &options, &device),
         other => Err(format!(
-            "unknown mode {other:?}: critic, truth-critic, door, replay-graph or predictor-fit"
+            "unknown mode {other:?}: critic, truth-critic, door, replay-graph, predictor-fit or pose-dynamics"
         )
         .into()),
     }
@@ -607,6 +613,45 @@ fn predictor_fit(
     refitted
         .save_file(target.join("model.bpk"))
         .map_err(|e| format!("cannot write the weights: {e:?}"))?;
+    println!("wrote {}", target.display());
+    Ok(())
+}
+
+fn pose_dynamics(
+    checkpoint: &str,
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    options: &Options,
+    device: &Device,
+) -> Result<()> {
+    let out = options
+        .0
+        .get("out")
+        .ok_or("pose-dynamics needs out=DIR for the checkpoint's copy")?;
+    let source = agent::train::resolve_checkpoint(Path::new(checkpoint))?;
+    let mut models = CostModels::load(&source.join("cost_models"), device)?
+        .ok_or("the checkpoint has no cost models: run kennel eval on it first")?;
+    let data = exploration(spec, model, options, device)?;
+    let config = PoseDynamicsFitConfig::new()
+        .with_model(PoseDynamicsConfig::new().with_hidden(options.get("hidden", 512)?))
+        .with_steps(options.get("steps", 30_000)?)
+        .with_batch(options.get("batch", 512)?)
+        .with_learning_rate(options.get("lr", 1e-3)?);
+    let started = std::time::Instant::now();
+    let (dynamics, report) =
+        fit_pose_dynamics(&data.poses, &data.actions, &config, device, &mut |_| {})
+            .ok_or("the exploration holds no poses: is this a push world?")?;
+    println!(
+        "{} ({:.0} s)",
+        serde_json::to_string(&report)?,
+        started.elapsed().as_secs_f64()
+    );
+    let target = Path::new(out);
+    copy_dir(&source, target)?;
+    models.pose_dynamics = Some(dynamics);
+    models.config.pose_dynamics = Some(config);
+    models.report.pose_dynamics = Some(report);
+    models.save(&target.join("cost_models"))?;
     println!("wrote {}", target.display());
     Ok(())
 }

@@ -16,7 +16,7 @@ use crate::model::{JepaModel, frames_to_tensor, proprio_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
     ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
-    PlannerConfig, PoseReadout, ReplayGraph, decide, decide_watching, encode_frames,
+    PlannerConfig, PoseDynamics, PoseReadout, ReplayGraph, decide, decide_watching, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -48,6 +48,10 @@ pub enum EvalPolicy<'a> {
         /// Push: the pose readout the planner's cost goes through instead of the critic
         /// (`None`: not used).
         pose_readout: Option<&'a PoseReadout>,
+        /// Push: the pose dynamics candidates are imagined with, from the readout's poses of
+        /// the current frame, instead of the predictor (`None`: the predictor; needs
+        /// `pose_readout`).
+        pose_dynamics: Option<&'a PoseDynamics>,
     },
 }
 
@@ -468,6 +472,7 @@ fn run_episode(
                     critic,
                     guardrail,
                     pose_readout,
+                    pose_dynamics,
                     ..
                 },
                 Some(planner),
@@ -477,7 +482,8 @@ fn run_episode(
                 let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
                 let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
                     .with_route(route.as_ref())
-                    .with_pose_readout(*pose_readout, object_radius);
+                    .with_pose_readout(*pose_readout, object_radius)
+                    .with_pose_dynamics(*pose_dynamics);
                 let examine = ranking.as_ref().is_some_and(|r| (step - 1) % r.every == 0);
                 let mut first: Option<(ActionSequences, Vec<f32>)> = None;
                 let plan = if examine {

@@ -441,10 +441,22 @@ fn act(
                     1500,
                 )
                 .with_predictor(None);
-            let cost = pool.install(|| {
+            // The pose dynamics do not depend on the weights: fitted once, then kept.
+            let kept_dynamics = models.as_mut().and_then(|m| m.cost.pose_dynamics.take());
+            // A quarter of the final fit's steps: practice episodes need not be its best.
+            let dynamics = config
+                .pose_dynamics
+                .clone()
+                .filter(|_| kept_dynamics.is_none());
+            let config = config
+                .with_pose_dynamics(dynamics.map(|fit| fit.clone().with_steps(fit.steps / 4)));
+            let mut cost = pool.install(|| {
                 let data = LatentEpisodes::encode(&latest, exploration, device);
                 CostModels::fit(&data, config, device, &mut |_| {})
             });
+            if kept_dynamics.is_some() {
+                cost.pose_dynamics = kept_dynamics;
+            }
             let graphs = pool
                 .install(|| PlannerGraphs::build(&cost, &args.planner, args.context_dims, device));
             models = Some(ActorModels {
@@ -468,6 +480,7 @@ fn act(
             landmarks: actor.graphs.landmarks.as_ref(),
             replay: actor.graphs.replay.as_ref(),
             pose_readout: actor.cost.pose_readout.as_ref(),
+            pose_dynamics: actor.cost.pose_dynamics.as_ref(),
         };
         let seed = practice_seeds.episode_seed(0, practice.len() as u64);
         let trace = pool.install(|| record_episode(spec, &policy, seed, device))?;

@@ -14,7 +14,8 @@ use agent::eval::{
 use agent::model::JepaModel;
 use agent::plan::{
     CemConfig, CostModels, CostModelsConfig, GoalCostConfig, LandmarkGraph, LatentEpisodes,
-    MppiConfig, PlanMethod, PlannerConfig, PredictorFitConfig, ReplayGraph, ReplayGraphConfig,
+    MppiConfig, POSE_DYNAMICS_ROLLOUT, PlanMethod, PlannerConfig, PoseDynamicsReport,
+    PredictorFitConfig, ReplayGraph, ReplayGraphConfig,
 };
 use agent::train::load_model;
 use anyhow::{Context, bail};
@@ -131,6 +132,12 @@ pub struct PlannerArgs {
     /// 63% and 98%. 0: plan with the learner's predictor.
     #[arg(long, default_value_t = 3000)]
     pub predictor_fit_steps: usize,
+    /// Push: optimiser steps of the pose dynamics the planner imagines push in (the pose
+    /// readout's poses of the current frame, moved by a small network of one step's change of
+    /// pose, fitted on the exploration's poses) instead of the predictor's latents. 0: imagine
+    /// with the predictor. README, push, has the figures.
+    #[arg(long, default_value_t = 30_000)]
+    pub pose_dynamics_steps: usize,
 }
 
 /// Parses `--landmark-edge-steps`: a finite number of steps ≥ 0.
@@ -203,7 +210,14 @@ impl PlannerArgs {
                 .with_rollout_steps(self.horizon)
                 .with_seed(seed)
         });
-        config.with_critic(critic).with_predictor(predictor)
+        let pose_dynamics = config.pose_dynamics.clone().and_then(|fit| {
+            (self.pose_dynamics_steps > 0)
+                .then(|| fit.with_steps(self.pose_dynamics_steps).with_seed(seed))
+        });
+        config
+            .with_critic(critic)
+            .with_predictor(predictor)
+            .with_pose_dynamics(pose_dynamics)
     }
 
     /// The planner's cost weights.
@@ -335,6 +349,15 @@ pub fn ensure_cost_models(
                 dir.display()
             );
         }
+        if args.pose_dynamics_steps == 0 {
+            // Asked for the predictor: imagine push with it even if pose dynamics are saved.
+            models.pose_dynamics = None;
+        } else if pushes && models.pose_readout.is_some() && models.pose_dynamics.is_none() {
+            eprintln!(
+                "warning: {} holds no pose dynamics (fitted before they existed, or with --pose-dynamics-steps 0), so the planner imagines push with the predictor; delete that folder to fit again with them, or pass --pose-dynamics-steps 0 to silence this",
+                dir.display()
+            );
+        }
         if args.landmark_edge_steps > 0.0 && models.landmarks.is_none() {
             eprintln!(
                 "warning: {} holds no landmarks (fitted before they existed), so the planner uses the critic's straight estimate; delete that folder to fit them with landmarks, or pass --landmark-edge-steps 0 to silence this",
@@ -462,7 +485,27 @@ pub fn fit_cost_models(
             p.held_out_frames
         );
     }
+    if let Some(d) = &r.pose_dynamics {
+        eprintln!("{}", pose_dynamics_line(d));
+    }
     Ok(models)
+}
+
+/// What the fitted pose dynamics imagine of held-out exploration.
+pub fn pose_dynamics_line(d: &PoseDynamicsReport) -> String {
+    format!(
+        "fitted the pose dynamics the planner imagines push in ({} steps on {} transitions): median held-out {}-step errors: pusher {:.3} m, object {:.3} m and {:.1}°; {} windows where the object moves: {:.3} m and {:.1}° (leaving it still: {:.3} m)",
+        d.steps,
+        d.transitions,
+        POSE_DYNAMICS_ROLLOUT,
+        d.agent_m,
+        d.object_m,
+        d.yaw_deg,
+        d.moving_windows,
+        d.moving_object_m,
+        d.moving_yaw_deg,
+        d.moving_object_if_still_m
+    )
 }
 
 fn bar_style() -> ProgressStyle {
@@ -504,6 +547,7 @@ pub fn learned_policy<'a>(
         landmarks: graphs.landmarks.as_ref(),
         replay: graphs.replay.as_ref(),
         pose_readout: cost_models.pose_readout.as_ref(),
+        pose_dynamics: cost_models.pose_dynamics.as_ref(),
     }
 }
 
@@ -665,6 +709,7 @@ pub fn run_eval_table(
         replay: replay.filter(|_| routed),
         // The pose readout stands in for the critic (push), so the no-critic row goes without.
         pose_readout: cost_models.pose_readout.as_ref().filter(|_| routed),
+        pose_dynamics: cost_models.pose_dynamics.as_ref().filter(|_| routed),
     };
     let mut jobs: Vec<(&str, EvalPolicy<'_>)> = vec![("learned", learned(critic, guardrail, true))];
     if settings.baselines {

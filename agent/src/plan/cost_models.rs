@@ -3,7 +3,8 @@
 //! hazard guardrail (a classifier of the simulator's "in a hazard" flag). Both depend on the
 //! encoder's latent space, so they are fitted per checkpoint and saved beside it. On the same
 //! encoded exploration, the planner's predictor can be refitted too ([`fit_predictor`]), and
-//! for push tasks a pose readout is fitted on the poses the simulator reports ([`PoseReadout`]).
+//! for push tasks a pose readout is fitted on the poses the simulator reports ([`PoseReadout`]),
+//! with the pose dynamics the planner imagines push in ([`PoseDynamics`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +20,9 @@ use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
 use super::predictor_fit::{PredictorFitConfig, PredictorFitReport, fit_predictor};
 use super::{
     Critic, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
-    HazardClassifierTrainer, LandmarkSet, POSE_DIM, PoseReadout, PoseReadoutConfig,
-    PoseReadoutReport, PoseReadoutTrainer, PushPoses, ReplayFrames, Trajectories, readout_errors,
+    HazardClassifierTrainer, LandmarkSet, POSE_DIM, PoseDynamics, PoseDynamicsFitConfig,
+    PoseDynamicsReport, PoseReadout, PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer,
+    PushPoses, ReplayFrames, Trajectories, fit_pose_dynamics, readout_errors,
 };
 use crate::model::{
     JepaModel, PROPRIO_DIM, Predictor, PredictorConfig, frames_to_tensor, proprio_to_tensor,
@@ -258,6 +260,10 @@ pub struct CostModelsConfig {
     /// The pose readout takes the pusher's position from the latent's proprioception
     /// ([`PoseReadoutConfig::agent_from_proprio`]); `None` (older cost models): it does not.
     pub pose_readout_proprio: Option<bool>,
+    /// Push tasks: fit the pose dynamics the planner imagines push in ([`PoseDynamics`])
+    /// on the exploration's poses; `None` (or 0 steps, or older cost models): none, and the
+    /// planner imagines push with the predictor.
+    pub pose_dynamics: Option<PoseDynamicsFitConfig>,
 }
 
 impl CostModelsConfig {
@@ -278,6 +284,7 @@ impl CostModelsConfig {
             .with_replay_stride(Some(DEFAULT_REPLAY_STRIDE))
             .with_pose_readout_steps((!reversible).then_some(DEFAULT_POSE_READOUT_STEPS))
             .with_pose_readout_proprio(Some(proprio_dims == PROPRIO_DIM))
+            .with_pose_dynamics((!reversible).then(PoseDynamicsFitConfig::new))
     }
 
     /// The pose readout's architecture.
@@ -322,6 +329,9 @@ pub struct FitReport {
     /// The pose readout's fit, when there was one.
     #[serde(default)]
     pub pose_readout: Option<PoseReadoutReport>,
+    /// The pose dynamics' fit, when there was one.
+    #[serde(default)]
+    pub pose_dynamics: Option<PoseDynamicsReport>,
 }
 
 /// The critic and (for worlds with hazards) the guardrail of one checkpoint.
@@ -342,6 +352,8 @@ pub struct CostModels {
     pub predictor: Option<Predictor>,
     /// Push tasks: reads poses off latents, for the planner's cost; `None` for other tasks.
     pub pose_readout: Option<PoseReadout>,
+    /// Push tasks: the pose dynamics the planner imagines push in; `None` when not fitted.
+    pub pose_dynamics: Option<PoseDynamics>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -358,6 +370,8 @@ const REPLAY: &str = "replay.bin";
 const PREDICTOR: &str = "predictor.bpk";
 /// The pose readout's weights in the same folder.
 const POSE_READOUT: &str = "pose_readout.bpk";
+/// The pose dynamics' weights in the same folder.
+const POSE_DYNAMICS: &str = "pose_dynamics.bpk";
 
 #[derive(Serialize, Deserialize)]
 struct Manifest {
@@ -370,6 +384,9 @@ struct Manifest {
     /// Whether a pose readout was saved.
     #[serde(default)]
     pose_readout: bool,
+    /// Whether pose dynamics were saved.
+    #[serde(default)]
+    pose_dynamics: bool,
 }
 
 impl CostModels {
@@ -460,6 +477,12 @@ impl CostModels {
             Some(steps) => fit_pose_readout(data, steps, &config, &mut rng, device),
             None => (None, None),
         };
+        let (pose_dynamics, dynamics_report) = match &config.pose_dynamics {
+            Some(fit) if fit.steps > 0 && pose_readout.is_some() => {
+                fit_pose_dynamics(&data.poses, &data.actions, fit, device, &mut |_| {}).unzip()
+            }
+            _ => (None, None),
+        };
         progress(1.0);
         Self {
             critic: critic.critic(),
@@ -468,6 +491,7 @@ impl CostModels {
             replay,
             predictor: None,
             pose_readout,
+            pose_dynamics,
             report: FitReport {
                 episodes: trajectories.len(),
                 frames: inside.len() + outside.len(),
@@ -477,6 +501,7 @@ impl CostModels {
                 seconds: started.elapsed().as_secs_f64(),
                 predictor: None,
                 pose_readout: pose_report,
+                pose_dynamics: dynamics_report,
             },
             config,
         }
@@ -520,8 +545,8 @@ impl CostModels {
         }
     }
 
-    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin`, `replay.bin`, `predictor.bpk`
-    /// and `cost_models.json` into `dir` (through a temporary folder renamed when complete).
+    /// Writes `critic.bpk`, `guardrail.bpk`, `landmarks.bin`, `replay.bin`, `predictor.bpk`,
+    /// `pose_readout.bpk`, `pose_dynamics.bpk` and `cost_models.json` into `dir` (through a temporary folder renamed when complete).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
         let tmp = dir.with_extension("tmp");
         let fail =
@@ -562,6 +587,12 @@ impl CostModels {
                 .save_file(tmp.join(POSE_READOUT))
                 .map_err(|e| fail("the pose readout", format!("{e:?}")))?;
         }
+        if let Some(dynamics) = &self.pose_dynamics {
+            dynamics
+                .clone()
+                .save_file(tmp.join(POSE_DYNAMICS))
+                .map_err(|e| fail("the pose dynamics", format!("{e:?}")))?;
+        }
         let manifest = Manifest {
             config: serde_json::from_str(&self.config.to_string()).unwrap_or_default(),
             report: self.report.clone(),
@@ -571,6 +602,7 @@ impl CostModels {
                 .as_ref()
                 .map(|p| serde_json::from_str(&p.config().to_string()).unwrap_or_default()),
             pose_readout: self.pose_readout.is_some(),
+            pose_dynamics: self.pose_dynamics.is_some(),
         };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
         std::fs::write(tmp.join(MANIFEST), text + "\n")
@@ -656,6 +688,18 @@ impl CostModels {
         } else {
             None
         };
+        let pose_dynamics = match (manifest.pose_dynamics, &config.pose_dynamics) {
+            (true, Some(fit)) => {
+                let path = dir.join(POSE_DYNAMICS);
+                Some(
+                    fit.model
+                        .init(device)
+                        .try_load_file(&path)
+                        .map_err(|e| fail(&path, format!("cannot load: {e:?}")))?,
+                )
+            }
+            _ => None,
+        };
         Ok(Some(Self {
             critic,
             guardrail,
@@ -663,6 +707,7 @@ impl CostModels {
             replay,
             predictor,
             pose_readout,
+            pose_dynamics,
             config,
             report: manifest.report,
         }))

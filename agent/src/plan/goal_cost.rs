@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::latent_cost::add_action_costs;
 use super::{
     ActionSequences, Critic, HazardClassifier, LandmarkRoute, LatentCostConfig, Plan, Planner,
-    PoseReadout, PushPoses, imagine, latent_distance_costs,
+    PoseDynamics, PoseReadout, PushPoses, imagine, latent_distance_costs, path_costs,
 };
 use crate::model::JepaModel;
 
@@ -53,6 +53,9 @@ pub struct GoalCost<'a> {
     /// Push: the pose readout, the poses it sees in the goal latent and the object's
     /// footprint radius; it replaces the critic.
     poses: Option<(&'a PoseReadout, PushPoses, f32)>,
+    /// Push: the learned pose dynamics candidates are imagined with instead of the
+    /// predictor, and the poses the readout sees in the current latent, where they start.
+    dynamics: Option<(&'a PoseDynamics, PushPoses)>,
     /// The lowest risk (see [`HazardClassifier::risk`]) seen and its sequence.
     safest: Option<(f32, Vec<f32>)>,
 }
@@ -76,6 +79,7 @@ impl<'a> GoalCost<'a> {
             goal,
             route: None,
             poses: None,
+            dynamics: None,
             safest: None,
         }
     }
@@ -102,8 +106,34 @@ impl<'a> GoalCost<'a> {
         self
     }
 
+    /// Push, with a pose readout ([`with_pose_readout`](Self::with_pose_readout)): imagines
+    /// candidates with `dynamics` from the poses the readout sees in the current latent,
+    /// instead of with the predictor. `None` changes nothing.
+    pub fn with_pose_dynamics(mut self, dynamics: Option<&'a PoseDynamics>) -> Self {
+        self.dynamics = match (dynamics, &self.poses) {
+            (Some(dynamics), Some((readout, _, _))) => readout
+                .poses(self.latent.clone())
+                .into_iter()
+                .next()
+                .map(|start| (dynamics, start)),
+            _ => None,
+        };
+        self
+    }
+
     /// One cost per candidate; `f32::INFINITY` for a candidate the guardrail rejects.
     pub fn costs(&mut self, candidates: &ActionSequences) -> Vec<f32> {
+        if let (Some((dynamics, start)), Some((_, goal, radius))) = (self.dynamics, &self.poses) {
+            let poses = dynamics.rollout(&start, candidates, &self.latent.device());
+            let mut costs = path_costs(&poses, candidates.horizon, goal, *radius);
+            add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
+            if self.guardrail.is_some() {
+                // The guardrail judges latents: imagine them too.
+                let imagined = imagine(self.model, &self.latent, candidates);
+                self.apply_guardrail(candidates, imagined, &mut costs);
+            }
+            return costs;
+        }
         let imagined = imagine(self.model, &self.latent, candidates); // [s, h, d]
         self.costs_of(candidates, imagined)
     }
@@ -121,17 +151,29 @@ impl<'a> GoalCost<'a> {
             (None, None) => latent_distance_costs(latents.clone(), &self.goal, &self.config.latent),
         };
         add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
-        if let Some(guardrail) = self.guardrail {
-            for (i, risk) in guardrail.risk(latents).into_iter().enumerate() {
-                if self.safest.as_ref().is_none_or(|(r, _)| risk < *r) {
-                    self.safest = Some((risk, candidates.sequence(i).to_vec()));
-                }
-                if risk >= 1.0 {
-                    costs[i] = f32::INFINITY;
-                }
+        self.apply_guardrail(candidates, latents, &mut costs);
+        costs
+    }
+
+    /// Makes the candidates whose imagined `latents` the guardrail rejects infeasible, and
+    /// remembers the safest one.
+    fn apply_guardrail(
+        &mut self,
+        candidates: &ActionSequences,
+        latents: Tensor<3>,
+        costs: &mut [f32],
+    ) {
+        let Some(guardrail) = self.guardrail else {
+            return;
+        };
+        for (i, risk) in guardrail.risk(latents).into_iter().enumerate() {
+            if self.safest.as_ref().is_none_or(|(r, _)| risk < *r) {
+                self.safest = Some((risk, candidates.sequence(i).to_vec()));
+            }
+            if risk >= 1.0 {
+                costs[i] = f32::INFINITY;
             }
         }
-        costs
     }
 
     /// The critic's estimate at every imagined step (weighted) and at the last one (through

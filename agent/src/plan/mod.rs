@@ -10,6 +10,7 @@ mod guardrail;
 mod landmarks;
 mod latent_cost;
 mod optimizer;
+mod pose_dynamics;
 mod pose_readout;
 mod predictor_fit;
 mod replay_graph;
@@ -26,9 +27,13 @@ pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_dist
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
 };
+pub use self::pose_dynamics::{
+    POSE_DYNAMICS_ROLLOUT, POSE_FEATURES, PoseDynamics, PoseDynamicsConfig, PoseDynamicsFitConfig,
+    PoseDynamicsReport, fit_pose_dynamics,
+};
 pub use self::pose_readout::{
     POSE_DIM, PoseReadout, PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PushPoses,
-    readout_errors,
+    path_costs, readout_errors,
 };
 pub use self::predictor_fit::{
     ImaginedPoseErrors, PredictorFitConfig, PredictorFitReport, fit_predictor,

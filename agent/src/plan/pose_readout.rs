@@ -165,22 +165,35 @@ impl PoseReadout {
     /// - `imagined`: `[samples, horizon, latent_dim]` → one cost per sample
     pub fn costs(&self, imagined: Tensor<3>, goal: &PushPoses, object_radius: f32) -> Vec<f32> {
         let [samples, horizon, d] = imagined.dims();
-        let steps = self.costs_to_go(
-            imagined.reshape([samples * horizon, d]),
-            goal,
-            object_radius,
-        );
-        steps
-            .chunks(horizon.max(1))
-            .map(|path| {
-                let last = path.len().saturating_sub(1);
-                path.iter()
-                    .enumerate()
-                    .map(|(t, c)| if t == last { 1.1 * c } else { 0.1 * c })
-                    .sum()
-            })
-            .collect()
+        let poses = self.poses(imagined.reshape([samples * horizon, d]));
+        path_costs(&poses, horizon, goal, object_radius)
     }
+}
+
+/// Push's cost-to-go ([`sim::push_cost_to_go`]) of every imagined step towards `goal`, summed
+/// as the oracle sums the true one: 0.1 per step and 1 more at the last.
+///
+/// # Shapes
+/// - `poses`: `samples · horizon` poses, sample-major → one cost per sample
+pub fn path_costs(
+    poses: &[PushPoses],
+    horizon: usize,
+    goal: &PushPoses,
+    object_radius: f32,
+) -> Vec<f32> {
+    poses
+        .chunks(horizon.max(1))
+        .map(|path| {
+            let last = path.len().saturating_sub(1);
+            path.iter()
+                .enumerate()
+                .map(|(t, p)| {
+                    let c = sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius);
+                    if t == last { 1.1 * c } else { 0.1 * c }
+                })
+                .sum()
+        })
+        .collect()
 }
 
 /// How well a readout reads held-out latents.
