@@ -94,6 +94,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
         landmarks: None,
         replay: None,
         pose_readout: None,
+        pose_dynamics: None,
     };
     let seeds = episode_seeds(&[5], 1);
     let played = evaluate(&spec, &policy, &seeds, &device, &mut |_, _| {}).expect("eval");

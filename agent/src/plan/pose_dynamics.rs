@@ -20,7 +20,7 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use sim::PlanarPose;
 
 use super::ActionSequences;
@@ -251,20 +251,32 @@ pub struct PoseDynamicsReport {
     /// Held-out windows measured (one every 5 frames of every 20th episode).
     pub held_out_windows: usize,
     /// The pusher's position error, metres.
+    #[serde(deserialize_with = "null_as_nan")]
     pub agent_m: f32,
     /// The object's position error, metres.
+    #[serde(deserialize_with = "null_as_nan")]
     pub object_m: f32,
     /// The object's yaw error, degrees.
+    #[serde(deserialize_with = "null_as_nan")]
     pub yaw_deg: f32,
     /// Windows in which the object moves (more than 2 cm or 3°).
     pub moving_windows: usize,
     /// The object's position error on those, metres.
+    #[serde(deserialize_with = "null_as_nan")]
     pub moving_object_m: f32,
     /// The object's yaw error on those, degrees.
+    #[serde(deserialize_with = "null_as_nan")]
     pub moving_yaw_deg: f32,
     /// On those windows, the object's position error of a model that leaves it where it is:
     /// what learning the contact must beat.
+    #[serde(deserialize_with = "null_as_nan")]
     pub moving_object_if_still_m: f32,
+}
+
+/// Reads a figure that JSON holds as `null` (a median of no windows, NaN when written) back
+/// as NaN.
+fn null_as_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(deserializer)?.unwrap_or(f32::NAN))
 }
 
 /// Fits pose dynamics on exploration poses (`[episode][frame]`, as the pose readout's
@@ -438,5 +450,18 @@ mod tests {
         assert!((back.object.position[0] - next.object.position[0]).abs() < 1e-5);
         assert!((back.object.position[1] - next.object.position[1]).abs() < 1e-5);
         assert!(sim::wrap_angle(back.object.yaw - next.object.yaw).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_report_without_moving_windows_survives_json() {
+        let report = PoseDynamicsReport {
+            moving_object_m: f32::NAN,
+            ..PoseDynamicsReport::default()
+        };
+        let text = serde_json::to_string(&report).expect("serialise");
+        assert!(text.contains("\"moving_object_m\":null"), "{text}");
+        let back: PoseDynamicsReport = serde_json::from_str(&text).expect("deserialise");
+        assert!(back.moving_object_m.is_nan());
+        assert_eq!(back.steps, report.steps);
     }
 }
