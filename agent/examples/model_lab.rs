@@ -572,10 +572,7 @@ fn predictor_fit(
     options: &Options,
     device: &Device,
 ) -> Result<()> {
-    let out = options
-        .0
-        .get("out")
-        .ok_or("predictor-fit needs out=DIR for the refitted checkpoint")?;
+    let out = out_dir(options, "predictor-fit")?;
     let data = exploration(spec, model, options, device)?;
     let config = PredictorFitConfig::new()
         .with_steps(options.get("steps", 3000)?)
@@ -598,7 +595,7 @@ fn predictor_fit(
         &mut |_| {},
     )?;
     println!("{}", serde_json::to_string(&report)?);
-    let target = Path::new(out);
+    let target = out;
     copy_dir(&source, target)?;
     if let Some(models) = models.as_mut() {
         models.predictor = Some(predictor.clone());
@@ -624,10 +621,7 @@ fn pose_dynamics(
     options: &Options,
     device: &Device,
 ) -> Result<()> {
-    let out = options
-        .0
-        .get("out")
-        .ok_or("pose-dynamics needs out=DIR for the checkpoint's copy")?;
+    let out = out_dir(options, "pose-dynamics")?;
     let source = agent::train::resolve_checkpoint(Path::new(checkpoint))?;
     let mut models = CostModels::load(&source.join("cost_models"), device)?
         .ok_or("the checkpoint has no cost models: run kennel eval on it first")?;
@@ -646,7 +640,7 @@ fn pose_dynamics(
         serde_json::to_string(&report)?,
         started.elapsed().as_secs_f64()
     );
-    let target = Path::new(out);
+    let target = out;
     copy_dir(&source, target)?;
     models.pose_dynamics = Some(dynamics);
     models.config.pose_dynamics = Some(config);
@@ -654,6 +648,15 @@ fn pose_dynamics(
     models.save(&target.join("cost_models"))?;
     println!("wrote {}", target.display());
     Ok(())
+}
+
+/// The `out=DIR` a mode that writes a copy of the checkpoint needs.
+fn out_dir<'a>(options: &'a Options, mode: &str) -> Result<&'a Path> {
+    let out = options
+        .0
+        .get("out")
+        .ok_or_else(|| format!("{mode} needs out=DIR for the copy of the checkpoint it writes"))?;
+    Ok(Path::new(out))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

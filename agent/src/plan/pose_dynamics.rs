@@ -25,7 +25,7 @@ use sim::PlanarPose;
 
 use super::ActionSequences;
 use super::cost_models::cosine_decay;
-use super::pose_readout::{POSE_DIM, PushPoses};
+use super::pose_readout::{POSE_DIM, PushPoses, median};
 use super::predictor_fit::{MOVING_OBJECT_M, MOVING_OBJECT_RAD};
 
 /// Inputs per step: the pusher's offset from the object and the action, both in the object's
@@ -329,11 +329,11 @@ pub fn fit_pose_dynamics(
         let mut x = Vec::with_capacity(config.batch * POSE_FEATURES);
         let mut y = Vec::with_capacity(config.batch * DELTA_DIM);
         for i in 0..config.batch {
-            let pool = match (i % 2 == 0, moving.is_empty(), still.is_empty()) {
-                (_, true, _) => &still,
-                (_, _, true) => &moving,
-                (true, _, _) => &moving,
-                (false, _, _) => &still,
+            // Alternate between the pools, or draw from the only one that has any.
+            let pool = if (i % 2 == 0 && !moving.is_empty()) || still.is_empty() {
+                &moving
+            } else {
+                &still
             };
             let (features, target) = &pool[rng.random_range(0..pool.len())];
             x.extend_from_slice(features);
@@ -417,11 +417,6 @@ fn rollout_errors(
         ),
         ..PoseDynamicsReport::default()
     }
-}
-
-fn median(mut values: Vec<f32>) -> f32 {
-    values.sort_by(f32::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
 #[cfg(test)]

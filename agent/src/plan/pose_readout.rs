@@ -270,10 +270,6 @@ pub fn readout_errors(
     let n = truth.len();
     let z = Tensor::<2>::from_data(TensorData::new(latents.to_vec(), [n, latent_dim]), device);
     let read = readout.poses(z);
-    let median = |mut v: Vec<f32>| {
-        v.sort_by(f32::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f32::NAN)
-    };
     let distance = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
     (
         median(
@@ -299,6 +295,12 @@ pub fn readout_errors(
                 .collect(),
         ),
     )
+}
+
+/// The median of `values` (the upper one of an even count); NaN when there are none.
+pub(crate) fn median(mut values: Vec<f32>) -> f32 {
+    values.sort_by(f32::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
 #[cfg(test)]
