@@ -169,6 +169,14 @@ impl Env {
         Ok(obs)
     }
 
+    /// Replaces the current episode's goal ([`World::set_goal`]).
+    pub fn set_goal(&mut self, goal: Goal) -> Result<(), SimError> {
+        let world = self.world.as_mut().ok_or(SimError::NotReset)?;
+        world.set_goal(goal)?;
+        self.info.success = world.is_success();
+        Ok(())
+    }
+
     /// The image of the current episode's goal state, from the learner camera.
     pub fn render_goal(&mut self) -> Result<Frame, SimError> {
         let world = self.world.as_ref().ok_or(SimError::NotReset)?;

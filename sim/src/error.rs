@@ -35,6 +35,16 @@ pub enum SimError {
     /// A snapshot could not be written or read back.
     #[error("snapshot: {0}")]
     Snapshot(String),
+    /// A goal set by hand lies outside the arena or is not finite.
+    #[error(
+        "goal {position:?} lies outside the arena (x within ±{half_extents:?}[0], y within ±{half_extents:?}[1]) or is not finite; pick a point on the floor"
+    )]
+    GoalOutsideArena {
+        /// The goal's planar position.
+        position: [f32; 2],
+        /// The arena's half extents.
+        half_extents: [f32; 2],
+    },
     /// `step` was called before `reset`.
     #[error("the environment must be reset before it is stepped")]
     NotReset,

@@ -103,6 +103,33 @@ impl World {
         &self.params.goal
     }
 
+    /// Replaces the episode's goal (a goal given by hand): success and the goal image follow
+    /// it. Every position in it must be finite and inside the arena.
+    pub fn set_goal(&mut self, goal: Goal) -> Result<(), SimError> {
+        let half = self.spec.arena.half_extents;
+        let inside = |p: [f32; 2]| {
+            p.iter().all(|v| v.is_finite()) && p[0].abs() <= half[0] && p[1].abs() <= half[1]
+        };
+        let positions =
+            std::iter::once(goal.agent_position).chain(goal.object_pose.map(|pose| pose.position));
+        for position in positions {
+            if !inside(position) {
+                return Err(SimError::GoalOutsideArena {
+                    position,
+                    half_extents: half,
+                });
+            }
+        }
+        if goal.object_pose.is_some_and(|pose| !pose.yaw.is_finite()) {
+            return Err(SimError::GoalOutsideArena {
+                position: goal.agent_position,
+                half_extents: half,
+            });
+        }
+        self.params.goal = goal;
+        Ok(())
+    }
+
     /// Physics steps taken since the episode was built.
     pub fn physics_steps(&self) -> u64 {
         self.physics_steps
