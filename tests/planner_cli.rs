@@ -260,3 +260,76 @@ fn eval_explains_a_missing_checkpoint_and_bad_flags() {
     );
     assert!(!dir.path().join("x").exists());
 }
+
+/// Drops what depends on timing (and the run folder's name) from a report, so that two runs
+/// can be compared: wall times, latencies and paths.
+fn without_timings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            for key in [
+                "timings_s",
+                "minutes",
+                "seconds",
+                "plan_ms_p50",
+                "plan_ms_p99",
+                "checkpoint",
+                "files",
+            ] {
+                object.remove(key);
+            }
+            object.values_mut().for_each(without_timings);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_timings),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_lockstep_demo_gives_the_same_report_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut reports = Vec::new();
+    for run in ["first", "second"] {
+        let mut demo = vec![
+            "demo",
+            "--world",
+            "reach",
+            "--learner-steps",
+            "24",
+            "--explore-fraction",
+            "0.5",
+            "--eval-episodes",
+            "2",
+            "--no-baselines",
+            "--envs",
+            "4",
+            "--critic-steps",
+            "200",
+            "--practice-critic-steps",
+            "200",
+            "--out",
+            run,
+        ];
+        demo.extend(FAST);
+        let output = kennel(&demo, dir.path());
+        assert_ok(&output);
+        let text =
+            std::fs::read_to_string(dir.path().join(run).join("report.json")).expect("report.json");
+        let mut report: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(report["learner"]["steps"], 24, "{}", report["learner"]);
+        assert_eq!(report["clock"], "Lockstep");
+        // Syncs at steps 12 and 20: one practice episode each, both learned from.
+        assert_eq!(
+            report["practice"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            report["practice"]
+        );
+        assert_eq!(report["learner"]["practice_episodes_learned_from"], 2);
+        without_timings(&mut report);
+        reports.push(report);
+    }
+    assert_eq!(
+        reports[0], reports[1],
+        "two lockstep runs of one seed differ beyond their timings"
+    );
+}

@@ -15,8 +15,8 @@ use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 use crate::model::{JepaModel, frames_to_tensor, proprio_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
-    ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Planner,
-    PlannerConfig, PoseDynamics, PoseReadout, ReplayGraph, decide, decide_watching, encode_frames,
+    ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Plan,
+    Planner, PlannerConfig, PoseDynamics, PoseReadout, ReplayGraph, decide_watching, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -28,31 +28,174 @@ pub enum EvalPolicy<'a> {
     /// distance: the upper reference the learned model is compared with.
     Oracle(PlannerConfig),
     /// The planner in the learned model, towards the goal image's latent.
-    Learned {
-        /// The world model (inference copy).
-        model: &'a JepaModel,
-        /// The planner.
-        planner: PlannerConfig,
-        /// The cost weights.
-        cost: GoalCostConfig,
-        /// The steps-to-goal critic (`None`: the intrinsic latent distance alone).
-        critic: Option<&'a Critic>,
-        /// The hazard guardrail (`None`: no constraint).
-        guardrail: Option<&'a HazardClassifier>,
-        /// The landmark graph the critic's last-step estimate is routed through (`None`: the
-        /// critic's straight estimate).
-        landmarks: Option<&'a LandmarkGraph>,
-        /// The recorded exploration the last-step estimate is routed through instead (it
-        /// takes precedence over `landmarks`; `None`: not used).
-        replay: Option<&'a ReplayGraph>,
-        /// Push: the pose readout the planner's cost goes through instead of the critic
-        /// (`None`: not used).
-        pose_readout: Option<&'a PoseReadout>,
-        /// Push: the pose dynamics candidates are imagined with, from the readout's poses of
-        /// the current frame, instead of the predictor (`None`: the predictor; needs
-        /// `pose_readout`).
-        pose_dynamics: Option<&'a PoseDynamics>,
-    },
+    Learned(LearnedPolicy<'a>),
+}
+
+/// The learned planner: a world model, the planner's budget and cost, and the learned parts
+/// of the cost it plans with.
+#[derive(Clone)]
+pub struct LearnedPolicy<'a> {
+    /// The world model (inference copy).
+    pub model: &'a JepaModel,
+    /// The planner.
+    pub planner: PlannerConfig,
+    /// The cost weights.
+    pub cost: GoalCostConfig,
+    /// The steps-to-goal critic (`None`: the intrinsic latent distance alone).
+    pub critic: Option<&'a Critic>,
+    /// The hazard guardrail (`None`: no constraint).
+    pub guardrail: Option<&'a HazardClassifier>,
+    /// The landmark graph the critic's last-step estimate is routed through (`None`: the
+    /// critic's straight estimate).
+    pub landmarks: Option<&'a LandmarkGraph>,
+    /// The recorded exploration the last-step estimate is routed through instead (it
+    /// takes precedence over `landmarks`; `None`: not used).
+    pub replay: Option<&'a ReplayGraph>,
+    /// Push: the pose readout the planner's cost goes through instead of the critic
+    /// (`None`: not used).
+    pub pose_readout: Option<&'a PoseReadout>,
+    /// Push: the pose dynamics candidates are imagined with, from the readout's poses of
+    /// the current frame, instead of the predictor (`None`: the predictor; needs
+    /// `pose_readout`).
+    pub pose_dynamics: Option<&'a PoseDynamics>,
+}
+
+/// The learned planner acting in one episode: the goal's latent and its route through the
+/// graph in use, computed once, and a receding-horizon planner that warm-starts from its
+/// previous plan.
+pub struct EpisodePlanner<'a> {
+    policy: LearnedPolicy<'a>,
+    planner: Planner,
+    goal: Tensor<2>,
+    route: Option<LandmarkRoute>,
+    object_radius: f32,
+}
+
+impl<'a> EpisodePlanner<'a> {
+    /// Starts planning towards the goal of the episode `env` has just reset to (`seed` its
+    /// seed, which seeds the search); `goal_frame` is that episode's goal image.
+    pub fn new(
+        policy: LearnedPolicy<'a>,
+        env: &Env,
+        goal_frame: &sim::Frame,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, SimError> {
+        let world = env.world().ok_or(SimError::NotReset)?;
+        // The goal observation: the goal image and where the agent rests in it.
+        let goal = encode_one(
+            policy.model,
+            goal_frame,
+            world.goal().agent_position,
+            device,
+        );
+        // Shortest paths through the graph to this episode's goal, once per episode.
+        let route = policy.critic.and_then(|critic| {
+            Routing {
+                landmarks: policy.landmarks,
+                replay: policy.replay,
+            }
+            .route(critic, &goal)
+        });
+        let planner = Planner::new(PlannerConfig {
+            seed: policy.planner.seed ^ seed,
+            ..policy.planner.clone()
+        });
+        Ok(Self {
+            object_radius: world.object_radius().unwrap_or(0.0),
+            policy,
+            planner,
+            goal,
+            route,
+        })
+    }
+
+    /// The policy it plans with.
+    pub fn policy(&self) -> &LearnedPolicy<'a> {
+        &self.policy
+    }
+
+    /// Plans with or without a guardrail from now on.
+    pub fn set_guardrail(&mut self, guardrail: Option<&'a HazardClassifier>) {
+        self.policy.guardrail = guardrail;
+    }
+
+    /// The latent of an observation.
+    pub fn encode(&self, obs: &sim::Observation, device: &Device) -> Tensor<2> {
+        encode_one(self.policy.model, &obs.rgb, obs.proprio, device)
+    }
+
+    /// The planner's cost of candidate plans from `latent` (`[1, latent_dim]`).
+    pub fn goal_cost(&self, latent: Tensor<2>) -> GoalCost<'_> {
+        goal_cost_of(
+            &self.policy,
+            &self.goal,
+            self.route.as_ref(),
+            self.object_radius,
+            latent,
+        )
+    }
+
+    /// One decision from `latent`; `watch` sees every batch of candidates and their costs.
+    pub fn decide(
+        &mut self,
+        latent: Tensor<2>,
+        watch: &mut dyn FnMut(&ActionSequences, &[f32]),
+    ) -> Plan {
+        let route = self.route.as_ref();
+        let mut cost = goal_cost_of(&self.policy, &self.goal, route, self.object_radius, latent);
+        decide_watching(&mut self.planner, &mut cost, watch)
+    }
+
+    /// The agent's planar positions along what the model imagines `plan` does from `latent`,
+    /// where a readout of them exists (push's pose readout and dynamics); `None` otherwise.
+    pub fn imagined_positions(&self, latent: &Tensor<2>, plan: &Plan) -> Option<Vec<[f32; 2]>> {
+        let readout = self.policy.pose_readout?;
+        let horizon = self.planner.config().horizon;
+        let action_dim = self.planner.config().action_dim;
+        let candidates = ActionSequences {
+            samples: 1,
+            horizon,
+            action_dim,
+            values: plan.actions.clone(),
+        };
+        let device = latent.device();
+        let poses = match self.policy.pose_dynamics {
+            Some(dynamics) => {
+                let start = readout.poses(latent.clone()).into_iter().next()?;
+                dynamics.rollout(&start, &candidates, &device)
+            }
+            None => {
+                let imagined = crate::plan::imagine(self.policy.model, latent, &candidates);
+                let d = imagined.dims()[2];
+                readout.poses(imagined.reshape([horizon, d]))
+            }
+        };
+        Some(poses.iter().map(|p| p.agent).collect())
+    }
+}
+
+/// The cost [`EpisodePlanner`] plans with: `policy`'s parts towards `goal`, routed through
+/// `route`.
+fn goal_cost_of<'b>(
+    policy: &'b LearnedPolicy<'_>,
+    goal: &Tensor<2>,
+    route: Option<&'b LandmarkRoute>,
+    object_radius: f32,
+    latent: Tensor<2>,
+) -> GoalCost<'b> {
+    let p = policy;
+    GoalCost::new(
+        p.model,
+        p.critic,
+        p.guardrail,
+        &p.cost,
+        latent,
+        goal.clone(),
+    )
+    .with_route(route)
+    .with_pose_readout(p.pose_readout, object_radius)
+    .with_pose_dynamics(p.pose_dynamics)
 }
 
 /// What the planner's last-step estimate is routed through (neither: the critic's straight
@@ -367,48 +510,29 @@ fn run_episode(
     let (low, high) = (spec.agent.action_low, spec.agent.action_high);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xe7a1);
     let (mut obs, _) = env.reset(seed)?;
-    let mut planner = match policy {
-        EvalPolicy::Random => None,
-        EvalPolicy::Oracle(config)
-        | EvalPolicy::Learned {
-            planner: config, ..
-        } => Some(Planner::new(PlannerConfig {
+    let mut oracle = match policy {
+        EvalPolicy::Oracle(config) => Some(Planner::new(PlannerConfig {
             seed: config.seed ^ seed,
             ..config.clone()
         })),
+        _ => None,
     };
-    let goal_frame = if matches!(policy, EvalPolicy::Learned { .. }) || trace.is_some() {
+    let goal_frame = if matches!(policy, EvalPolicy::Learned(_)) || trace.is_some() {
         Some(env.render_goal()?)
     } else {
         None
     };
-    let goal_latent = match (policy, goal_frame.as_ref()) {
-        // The goal observation: the goal image and where the agent rests in it.
-        (EvalPolicy::Learned { model, .. }, Some(goal)) => {
-            let at = env.goal().map_or([0.0; 2], |g| g.agent_position);
-            Some(encode_one(model, goal, at, device))
-        }
-        _ => None,
-    };
-    // Shortest paths through the landmarks to this episode's goal, once per episode.
-    let route = match (policy, goal_latent.as_ref()) {
-        (
-            EvalPolicy::Learned {
-                critic: Some(critic),
-                landmarks,
-                replay,
-                ..
-            },
-            Some(goal),
-        ) => Routing {
-            landmarks: *landmarks,
-            replay: *replay,
-        }
-        .route(critic, goal),
+    let mut learned = match (policy, goal_frame.as_ref()) {
+        (EvalPolicy::Learned(learned), Some(goal)) => Some(EpisodePlanner::new(
+            learned.clone(),
+            env,
+            goal,
+            seed,
+            device,
+        )?),
         _ => None,
     };
     let world = env.world().ok_or(SimError::NotReset)?;
-    let object_radius = world.object_radius().unwrap_or(0.0);
     let simulates = matches!(policy, EvalPolicy::Oracle(_)) || ranking.is_some();
     let field = simulates.then(|| world.distance_field(world.goal().agent_position, 0.02));
     let mut scratch = if simulates {
@@ -448,12 +572,8 @@ fn run_episode(
         plan_ms: Vec::new(),
     };
     for step in 1..=spec.task.episode_steps {
-        let action = match (policy, planner.as_mut()) {
-            (EvalPolicy::Random, _) | (_, None) => Action([
-                rng.random_range(low[0]..high[0]),
-                rng.random_range(low[1]..high[1]),
-            ]),
-            (EvalPolicy::Oracle(_), Some(planner)) => {
+        let action = match (oracle.as_mut(), learned.as_mut()) {
+            (Some(planner), _) => {
                 let started = Instant::now();
                 let world = env.world().ok_or(SimError::NotReset)?;
                 let snapshot = world.snapshot()?;
@@ -465,36 +585,16 @@ fn run_episode(
                 outcome.infeasible += u64::from(!plan.stats.feasible);
                 Action([plan.actions[0], plan.actions[1]])
             }
-            (
-                EvalPolicy::Learned {
-                    model,
-                    cost,
-                    critic,
-                    guardrail,
-                    pose_readout,
-                    pose_dynamics,
-                    ..
-                },
-                Some(planner),
-            ) => {
+            (None, Some(learned)) => {
                 let started = Instant::now();
-                let latent = encode_one(model, &obs.rgb, obs.proprio, device);
-                let goal = goal_latent.clone().ok_or(SimError::NotReset)?;
-                let mut goal_cost = GoalCost::new(model, *critic, *guardrail, cost, latent, goal)
-                    .with_route(route.as_ref())
-                    .with_pose_readout(*pose_readout, object_radius)
-                    .with_pose_dynamics(*pose_dynamics);
+                let latent = learned.encode(&obs, device);
                 let examine = ranking.as_ref().is_some_and(|r| (step - 1) % r.every == 0);
                 let mut first: Option<(ActionSequences, Vec<f32>)> = None;
-                let plan = if examine {
-                    decide_watching(planner, &mut goal_cost, &mut |candidates, costs| {
-                        if first.is_none() {
-                            first = Some((candidates.clone(), costs.to_vec()));
-                        }
-                    })
-                } else {
-                    decide(planner, &mut goal_cost)
-                };
+                let plan = learned.decide(latent.clone(), &mut |candidates, costs| {
+                    if examine && first.is_none() {
+                        first = Some((candidates.clone(), costs.to_vec()));
+                    }
+                });
                 outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 outcome.infeasible += u64::from(!plan.stats.feasible);
                 // After the timing: the diagnostic takes seconds.
@@ -509,8 +609,8 @@ fn run_episode(
                         world,
                         scratch,
                         field,
-                        &mut goal_cost,
-                        model,
+                        &mut learned.goal_cost(latent),
+                        learned.policy().model,
                         &candidates,
                         &imagined,
                         device,
@@ -518,6 +618,10 @@ fn run_episode(
                 }
                 Action([plan.actions[0], plan.actions[1]])
             }
+            (None, None) => Action([
+                rng.random_range(low[0]..high[0]),
+                rng.random_range(low[1]..high[1]),
+            ]),
         };
         let result = env.step(&action)?;
         outcome.hazard_entries += u64::from(result.info.hazard_entries_this_step);
@@ -618,7 +722,7 @@ pub fn plan_diagnostic(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<PlanDiagnostic>, SimError> {
-    if !matches!(policy, EvalPolicy::Learned { .. }) {
+    if !matches!(policy, EvalPolicy::Learned(_)) {
         return Ok(None);
     }
     let mut env = Env::new(Arc::clone(spec));

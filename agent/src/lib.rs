@@ -6,9 +6,11 @@ pub mod bench;
 pub mod dataset;
 pub mod eval;
 pub mod model;
+pub mod pipeline;
 pub mod plan;
 pub mod probe;
 mod replay;
+pub mod session;
 pub mod train;
 
 pub use replay::{Episode, ReplayBuffer, SequenceBatch};

@@ -6,7 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use agent::eval::{EvalPolicy, episode_seeds, evaluate, plan_diagnostic, wilson_interval};
+use agent::eval::{
+    EvalPolicy, LearnedPolicy, episode_seeds, evaluate, plan_diagnostic, wilson_interval,
+};
 use agent::model::JepaConfig;
 use agent::plan::{CemConfig, GoalCostConfig, PlanMethod, PlannerConfig};
 use burn::prelude::Device;
@@ -74,7 +76,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
     let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
     let device = Device::flex();
     let model = JepaConfig::new().with_latent(8).init(&device);
-    let policy = EvalPolicy::Learned {
+    let policy = EvalPolicy::Learned(LearnedPolicy {
         model: &model,
         // No deadline: the episode is the same every time.
         planner: PlannerConfig {
@@ -95,7 +97,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
         replay: None,
         pose_readout: None,
         pose_dynamics: None,
-    };
+    });
     let seeds = episode_seeds(&[5], 1);
     let played = evaluate(&spec, &policy, &seeds, &device, &mut |_, _| {}).expect("eval");
     let report = plan_diagnostic(&spec, &policy, &seeds, 10, &device, &mut |_, _| {})

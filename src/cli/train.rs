@@ -424,7 +424,8 @@ fn watch(learner: &Learner) {
             Ok(LearnerEvent::Checkpoint(path)) => {
                 bar.println(format!("checkpoint {}", path.display()));
             }
-            Err(_) => {}
+            // `kennel train` sends the learner no controls.
+            Ok(LearnerEvent::Loaded(_) | LearnerEvent::ControlFailed(_)) | Err(_) => {}
         }
     }
     bar.finish_and_clear();

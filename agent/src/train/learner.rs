@@ -42,6 +42,53 @@ pub struct LearnerConfig {
     /// gets wrong (a door crossed, a wall hit) come back more often than their share of the
     /// buffer. Scoring costs about half a training step at `p = 4` (`kennel bench train`).
     pub sequence_pool: usize,
+    /// Lockstep (`None`: free-running): every step takes exactly `stream_batches_per_step`
+    /// new stream batches (waiting for them), and the learner stops at sync steps until the
+    /// actor releases it, so that what it learns from does not depend on timing.
+    pub lockstep: Option<LearnerLockstep>,
+}
+
+/// Where a lockstep learner waits for the actor: before step `from`, and every `every` steps
+/// after it. It publishes its weights there, says so on [`Learner::sync_requests`] and waits
+/// for [`Learner::release`]; episodes handed over before the release are learned from next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LearnerLockstep {
+    /// The first sync step.
+    pub from: u64,
+    /// Steps between sync steps (at least 1).
+    pub every: u64,
+}
+
+impl LearnerLockstep {
+    /// Whether the learner waits before `step`.
+    pub fn syncs_at(&self, step: u64) -> bool {
+        step >= self.from && (step - self.from) % self.every.max(1) == 0
+    }
+}
+
+/// What a running learner can be told.
+pub enum LearnerControl {
+    /// Train (`true`) or hold, still taking episodes and stream batches (`false`).
+    SetTraining(bool),
+    /// Write a checkpoint now ([`LearnerEvent::Checkpoint`] says where).
+    SaveCheckpoint,
+    /// Continue from the weights, optimiser and step of this checkpoint (its model must read
+    /// frames of the same size); [`LearnerEvent::Loaded`] or [`LearnerEvent::ControlFailed`].
+    LoadCheckpoint(PathBuf),
+    /// Feed from this stream from now on (another world's, of the same frame size); the old
+    /// one is stopped.
+    ReplaceStream(TransitionStream),
+}
+
+impl std::fmt::Debug for LearnerControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SetTraining(on) => write!(f, "SetTraining({on})"),
+            Self::SaveCheckpoint => f.write_str("SaveCheckpoint"),
+            Self::LoadCheckpoint(path) => write!(f, "LoadCheckpoint({})", path.display()),
+            Self::ReplaceStream(_) => f.write_str("ReplaceStream"),
+        }
+    }
 }
 
 impl Default for LearnerConfig {
@@ -56,6 +103,7 @@ impl Default for LearnerConfig {
             snapshot_every: 50,
             checkpoint_every: 500,
             sequence_pool: 1,
+            lockstep: None,
         }
     }
 }
@@ -82,6 +130,10 @@ pub enum LearnerEvent {
     },
     /// A checkpoint was written.
     Checkpoint(PathBuf),
+    /// Training continues from this checkpoint ([`LearnerControl::LoadCheckpoint`]).
+    Loaded(PathBuf),
+    /// A [`LearnerControl`] could not be carried out; training goes on as before.
+    ControlFailed(String),
 }
 
 /// The newest published weights: an immutable inference copy and its step.
@@ -129,6 +181,10 @@ pub struct Learner {
     episodes: Sender<Episode>,
     weights: WeightsSnapshot,
     stop: Arc<AtomicBool>,
+    controls: Sender<LearnerControl>,
+    /// Lockstep: the steps where the learner waits ([`LearnerLockstep`]).
+    sync_requests: Receiver<u64>,
+    releases: Sender<()>,
 }
 
 impl Learner {
@@ -154,9 +210,14 @@ impl Learner {
         let weights = WeightsSnapshot::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (w, s) = (weights.clone(), Arc::clone(&stop));
+        let (controls, control_inbox) = bounded(16);
+        let (sync_sender, sync_requests) = bounded(1);
+        let (releases, release_inbox) = bounded(1);
         let inputs = Inputs {
             stream,
             episodes: incoming,
+            controls: control_inbox,
+            sync: Some((sync_sender, release_inbox)),
         };
         let handle = std::thread::Builder::new()
             .name("kennel-learner".to_owned())
@@ -168,7 +229,27 @@ impl Learner {
             episodes,
             weights,
             stop,
+            controls,
+            sync_requests,
+            releases,
         })
+    }
+
+    /// Tells the learner something (see [`LearnerControl`]); `false` when it has stopped or
+    /// 16 controls are still waiting.
+    pub fn control(&self, control: LearnerControl) -> bool {
+        self.controls.try_send(control).is_ok()
+    }
+
+    /// Lockstep: the step the learner waits before, each time it waits.
+    pub fn sync_requests(&self) -> &Receiver<u64> {
+        &self.sync_requests
+    }
+
+    /// Lockstep: lets a waiting learner go on (after handing it the episodes it should learn
+    /// from next).
+    pub fn release(&self) {
+        let _ = self.releases.try_send(());
     }
 
     /// Progress events.
@@ -269,6 +350,10 @@ pub const EPISODE_QUEUE: usize = 16;
 struct Inputs {
     stream: Option<TransitionStream>,
     episodes: Receiver<Episode>,
+    controls: Receiver<LearnerControl>,
+    /// Lockstep: where to say the learner waits, and where it hears it may go on (`None`
+    /// once the actor has gone).
+    sync: Option<(Sender<u64>, Receiver<()>)>,
 }
 
 impl Inputs {
@@ -335,6 +420,8 @@ fn run(
         });
     }
     let training_started = Instant::now();
+    let mut training = true;
+    let mut synced_at = None;
     loop {
         let elapsed = training_started.elapsed();
         let step = trainer.step_count();
@@ -350,11 +437,53 @@ fn run(
         {
             break;
         }
+        if !obey_controls(
+            &mut trainer,
+            &mut inputs,
+            &mut stream,
+            &mut training,
+            config,
+            events,
+            weights,
+        )? {
+            // Held: keep taking what the actor hands over, train nothing.
+            episodes_added += inputs.take_episodes(&mut replay);
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        if let Some(lockstep) = config.lockstep
+            && lockstep.syncs_at(step)
+            && synced_at != Some(step)
+        {
+            synced_at = Some(step);
+            weights.publish(step, trainer.snapshot());
+            wait_for_actor(&mut inputs, step, stop);
+        }
         episodes_added += inputs.take_episodes(&mut replay);
         for _ in 0..config.stream_batches_per_step {
             let Some(live) = &stream else { break };
-            match live.recv_timeout(Duration::from_millis(1)) {
+            // Lockstep waits for each batch, so every step learns from the same new data.
+            let wait = if config.lockstep.is_some() { 200 } else { 1 };
+            match live.recv_timeout(Duration::from_millis(wait)) {
                 Ok(Some(batch)) => replay.push_batch(&batch),
+                Ok(None) if config.lockstep.is_some() && !stop.load(Ordering::Relaxed) => {
+                    // Not there yet: this batch is still owed.
+                    let mut owed = true;
+                    while owed && !stop.load(Ordering::Relaxed) {
+                        let Some(live) = &stream else { break };
+                        match live.recv_timeout(Duration::from_millis(200)) {
+                            Ok(Some(batch)) => {
+                                replay.push_batch(&batch);
+                                owed = false;
+                            }
+                            Ok(None) => {}
+                            Err(_) => {
+                                close_stream(&mut stream)?;
+                                owed = false;
+                            }
+                        }
+                    }
+                }
                 Ok(None) => break,
                 Err(_) => close_stream(&mut stream)?,
             }
@@ -430,6 +559,73 @@ fn run(
         episodes_added,
         rolled_back,
     })
+}
+
+/// Carries out the controls that arrived; whether to train this step.
+fn obey_controls(
+    trainer: &mut Trainer,
+    inputs: &mut Inputs,
+    stream: &mut Option<TransitionStream>,
+    training: &mut bool,
+    config: &LearnerConfig,
+    events: &Sender<LearnerEvent>,
+    weights: &WeightsSnapshot,
+) -> Result<bool, TrainError> {
+    while let Ok(control) = inputs.controls.try_recv() {
+        match control {
+            LearnerControl::SetTraining(on) => *training = on,
+            LearnerControl::SaveCheckpoint => {
+                let path = trainer.save_checkpoint(&config.run_dir)?;
+                let _ = events.try_send(LearnerEvent::Checkpoint(path));
+            }
+            LearnerControl::LoadCheckpoint(path) => {
+                let event = match Trainer::load_checkpoint(&path, trainer.device()) {
+                    Ok(loaded)
+                        if loaded.config().model.encoder.image_size
+                            == trainer.config().model.encoder.image_size =>
+                    {
+                        *trainer = loaded;
+                        weights.publish(trainer.step_count(), trainer.snapshot());
+                        LearnerEvent::Loaded(path)
+                    }
+                    Ok(loaded) => {
+                        let theirs = loaded.config().model.encoder.image_size;
+                        let ours = trainer.config().model.encoder.image_size;
+                        LearnerEvent::ControlFailed(format!(
+                            "{}: its model reads {theirs}×{theirs} frames, this run's {ours}×{ours}; load a checkpoint of a model of this run's frame size",
+                            path.display()
+                        ))
+                    }
+                    Err(err) => LearnerEvent::ControlFailed(format!("{err}")),
+                };
+                let _ = events.try_send(event);
+            }
+            LearnerControl::ReplaceStream(next) => {
+                close_stream(stream)?;
+                *stream = Some(next);
+            }
+        }
+    }
+    Ok(*training)
+}
+
+/// Lockstep: says the learner waits before `step` and waits until the actor releases it (or
+/// has gone, or training stops).
+fn wait_for_actor(inputs: &mut Inputs, step: u64, stop: &AtomicBool) {
+    let Some((requests, releases)) = &inputs.sync else {
+        return;
+    };
+    let mut gone = requests.send(step).is_err();
+    while !gone && !stop.load(Ordering::Relaxed) {
+        match releases.recv_timeout(Duration::from_millis(200)) {
+            Ok(()) => return,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => gone = true,
+        }
+    }
+    if gone {
+        inputs.sync = None;
+    }
 }
 
 /// The training batch out of `candidates`: the `batch / 2` sequences the model predicts worst,

@@ -6,5 +6,8 @@ mod learner;
 mod trainer;
 
 pub use self::checkpoint::{CheckpointState, latest_checkpoint, load_model, resolve_checkpoint};
-pub use self::learner::{Learner, LearnerConfig, LearnerEvent, LearnerSummary, WeightsSnapshot};
+pub use self::learner::{
+    Learner, LearnerConfig, LearnerControl, LearnerEvent, LearnerLockstep, LearnerSummary,
+    WeightsSnapshot,
+};
 pub use self::trainer::{StepReport, TrainConfig, TrainError, Trainer};

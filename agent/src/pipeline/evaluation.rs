@@ -1,0 +1,255 @@
+//! The evaluation table: the learned planner and its reference rows (`no_critic`,
+//! `no_guardrail`, `random`, `oracle`) on the same seeded episodes, each row planning on one
+//! core, with the cost diagnostic's rank correlation beside the rows that have a cost.
+
+use std::sync::{Arc, Mutex};
+
+use burn::prelude::Device;
+use serde::Serialize;
+use sim::WorldSpec;
+
+use super::{PipelineError, PlannerGraphs, oracle_planner};
+use crate::eval::{
+    EvalPolicy, EvalReport, LearnedPolicy, Routing, cost_diagnostic, episode_seeds, evaluate,
+};
+use crate::model::JepaModel;
+use crate::plan::{CostModels, GoalCostConfig, PlannerConfig};
+
+/// Which rows to run and how.
+#[derive(Clone, Debug)]
+pub struct EvalSettings {
+    /// Episodes per row.
+    pub episodes: usize,
+    /// Master seeds of the episodes, spread evenly ([`episode_seeds`]).
+    pub seeds: Vec<u64>,
+    /// The learned planner.
+    pub planner: PlannerConfig,
+    /// Its cost weights.
+    pub cost: GoalCostConfig,
+    /// Also the random, oracle, no-critic and no-guardrail rows.
+    pub baselines: bool,
+    /// Held-out episodes of the cost diagnostic.
+    pub diagnostic_episodes: usize,
+}
+
+/// Where an evaluation is, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalProgress {
+    /// One more episode of one row finished (`total`: rows × episodes).
+    Episode {
+        /// Episodes over all rows.
+        total: usize,
+    },
+    /// The rows are done; the cost diagnostic runs.
+    CostDiagnostic,
+}
+
+/// Named rows of one evaluation, the learned planner first.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalTable {
+    /// `(name, report)`.
+    pub rows: Vec<(String, EvalReport)>,
+}
+
+impl EvalTable {
+    /// The row called `name`.
+    pub fn row(&self, name: &str) -> Option<&EvalReport> {
+        self.rows.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    /// One JSON object: the learned row's keys at the top, each other row as an object.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        for (i, (name, report)) in self.rows.iter().enumerate() {
+            let value = serde_json::to_value(report).unwrap_or_default();
+            if i == 0 {
+                if let serde_json::Value::Object(fields) = value {
+                    object.extend(fields);
+                }
+            } else {
+                object.insert(name.clone(), value);
+            }
+        }
+        serde_json::Value::Object(object)
+    }
+
+    /// The table as text.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "{:<13} {:>8} {:>15} {:>7} {:>8} {:>17} {:>7}\n",
+            "policy", "success", "95% CI", "steps", "hazards", "plan ms p50/p99", "cost ρ"
+        );
+        for (name, r) in &self.rows {
+            out += &format!(
+                "{:<13} {:>7.1}% {:>15} {:>7} {:>8} {:>17} {:>7}\n",
+                name,
+                100.0 * r.success_rate,
+                format!(
+                    "[{:.1}, {:.1}]",
+                    100.0 * r.success_ci95[0],
+                    100.0 * r.success_ci95[1]
+                ),
+                if r.mean_steps_to_success.is_finite() {
+                    format!("{:.1}", r.mean_steps_to_success)
+                } else {
+                    "–".to_owned()
+                },
+                r.hazard_entries,
+                if r.plan_ms_p99 > 0.0 {
+                    format!("{:.1} / {:.1}", r.plan_ms_p50, r.plan_ms_p99)
+                } else {
+                    "–".to_owned()
+                },
+                r.cost_spearman
+                    .map_or("–".to_owned(), |s| format!("{s:.3}"))
+            );
+        }
+        out
+    }
+}
+
+/// The `learned` row's policy: `model` with `cost_models`' critic, guardrail and (push) pose
+/// readout and dynamics, routed through `graphs` when they hold one.
+pub fn learned_policy<'a>(
+    model: &'a JepaModel,
+    settings: &EvalSettings,
+    cost_models: &'a CostModels,
+    graphs: &'a PlannerGraphs,
+) -> EvalPolicy<'a> {
+    EvalPolicy::Learned(LearnedPolicy {
+        model,
+        planner: settings.planner.clone(),
+        cost: settings.cost.clone(),
+        critic: Some(&cost_models.critic),
+        guardrail: cost_models.guardrail.as_ref(),
+        landmarks: graphs.landmarks.as_ref(),
+        replay: graphs.replay.as_ref(),
+        pose_readout: cost_models.pose_readout.as_ref(),
+        pose_dynamics: cost_models.pose_dynamics.as_ref(),
+    })
+}
+
+/// Runs the rows on two worker threads, each planning on one core (a one-thread pool), so
+/// the planning latency is the one-core figure; the cost diagnostic fills `cost_spearman`.
+/// `model` is the planning model ([`CostModels::planning_model`]).
+pub fn run_eval_table(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    cost_models: &CostModels,
+    graphs: &PlannerGraphs,
+    settings: &EvalSettings,
+    device: &Device,
+    progress: &(dyn Fn(EvalProgress) + Sync),
+) -> Result<EvalTable, PipelineError> {
+    if settings.episodes == 0 {
+        return Err(PipelineError::Config(
+            "an evaluation needs at least 1 episode".to_owned(),
+        ));
+    }
+    let seeds = episode_seeds(&settings.seeds, settings.episodes);
+    let critic = Some(&cost_models.critic);
+    let guardrail = cost_models.guardrail.as_ref();
+    let cost = settings.cost.clone();
+    let (landmarks, replay) = (graphs.landmarks.as_ref(), graphs.replay.as_ref());
+    let learned = |critic, guardrail, routed: bool| {
+        EvalPolicy::Learned(LearnedPolicy {
+            model,
+            planner: settings.planner.clone(),
+            cost: cost.clone(),
+            critic,
+            guardrail,
+            landmarks: landmarks.filter(|_| routed),
+            replay: replay.filter(|_| routed),
+            // The pose readout stands in for the critic (push), so the no-critic row goes without.
+            pose_readout: cost_models.pose_readout.as_ref().filter(|_| routed),
+            pose_dynamics: cost_models.pose_dynamics.as_ref().filter(|_| routed),
+        })
+    };
+    let mut jobs: Vec<(&str, EvalPolicy<'_>)> = vec![("learned", learned(critic, guardrail, true))];
+    if settings.baselines {
+        jobs.push(("no_critic", learned(None, guardrail, false)));
+        jobs.push(("no_guardrail", learned(critic, None, true)));
+        jobs.push(("random", EvalPolicy::Random));
+        jobs.push(("oracle", EvalPolicy::Oracle(oracle_planner(spec))));
+    }
+    let total = jobs.len() * seeds.len();
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| -> Result<(), PipelineError> {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), PipelineError> {
+                    let pool = one_thread_pool()?;
+                    loop {
+                        let job = queue.lock().ok().and_then(|mut q| q.pop());
+                        let Some((index, (name, policy))) = job else {
+                            return Ok(());
+                        };
+                        let report = pool.install(|| {
+                            evaluate(spec, &policy, &seeds, device, &mut |_, _| {
+                                progress(EvalProgress::Episode { total });
+                            })
+                        })?;
+                        if let Ok(mut r) = results.lock() {
+                            r.push((index, name.to_owned(), report));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| PipelineError::Config("an evaluation thread panicked".to_owned()))??;
+        }
+        Ok(())
+    })?;
+    progress(EvalProgress::CostDiagnostic);
+    let master_seed = settings.seeds.first().copied().unwrap_or(0);
+    let with_critic = cost_diagnostic(
+        spec,
+        model,
+        Some(&cost_models.critic),
+        cost_models.pose_readout.as_ref(),
+        Routing { landmarks, replay },
+        settings.diagnostic_episodes,
+        master_seed,
+        device,
+    )?;
+    let without = if settings.baselines {
+        Some(cost_diagnostic(
+            spec,
+            model,
+            None,
+            None,
+            Routing::default(),
+            settings.diagnostic_episodes,
+            master_seed,
+            device,
+        )?)
+    } else {
+        None
+    };
+    let mut rows = results.into_inner().unwrap_or_default();
+    rows.sort_by_key(|(index, _, _)| *index);
+    let rows = rows
+        .into_iter()
+        .map(|(_, name, mut report)| {
+            match name.as_str() {
+                "learned" | "no_guardrail" => report.cost_spearman = Some(with_critic),
+                "no_critic" => report.cost_spearman = without,
+                _ => {}
+            }
+            (name, report)
+        })
+        .collect();
+    Ok(EvalTable { rows })
+}
+
+/// A rayon pool of one thread: planning latencies are one core's.
+pub fn one_thread_pool() -> Result<rayon::ThreadPool, PipelineError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|err| PipelineError::Config(format!("cannot build a one-thread pool: {err}")))
+}

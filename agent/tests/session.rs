@@ -1,0 +1,164 @@
+//! The closed-loop runtime driven as a surface drives it: commands in, events out. A tiny
+//! model on `reach` plans from the first weights; the test pauses it, drives the agent by
+//! hand, sets a goal, asks for an impossible one, and stops it.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agent::model::JepaConfig;
+use agent::pipeline::{GraphSearch, PlanningConfig};
+use agent::session::{Budget, Command, Decision, Event, Phase, Session, SessionConfig};
+use agent::train::TrainConfig;
+use burn::prelude::Device;
+use sim::{Goal, WorldSpec};
+
+/// Waits up to `limit` for an event that `want` accepts, passing the others to `seen`.
+fn wait_for<T>(
+    session: &Session,
+    limit: Duration,
+    seen: &mut Vec<Event>,
+    mut want: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(event) = session.events().recv_timeout(Duration::from_millis(50)) {
+            if let Some(found) = want(&event) {
+                return found;
+            }
+            seen.push(event);
+        }
+    }
+    panic!(
+        "no such event within {limit:?}; saw {} events, the last {:?}",
+        seen.len(),
+        seen.last()
+    );
+}
+
+fn small_session(run_dir: &std::path::Path) -> SessionConfig {
+    let spec = Arc::new(WorldSpec::from_json_file(common::reach_world_path()).expect("reach"));
+    let train = TrainConfig::new()
+        .with_model(JepaConfig::new().with_latent(8))
+        .with_seed(3);
+    let mut config = SessionConfig::new(spec, run_dir.to_path_buf(), train);
+    config.envs = 2;
+    config.budget = Budget::Time(Duration::from_secs(300));
+    // Plan from the first published weights.
+    config.explore_fraction = 0.0;
+    config.evaluation = None;
+    config.planning = PlanningConfig {
+        samples: 8,
+        iterations: 2,
+        horizon: 4,
+        deadline_ms: 0.0,
+        fit_episodes: 3,
+        practice_critic_steps: 20,
+        graph: GraphSearch::Straight,
+        predictor_fit_steps: 0,
+        ..PlanningConfig::default()
+    };
+    config
+}
+
+#[test]
+fn a_session_pauses_takes_the_wheel_and_goals_and_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = Session::start(small_session(dir.path()), &Device::flex()).expect("start");
+    let mut seen = Vec::new();
+    let minute = Duration::from_secs(60);
+    wait_for(&session, minute, &mut seen, |e| {
+        matches!(e, Event::Phase(Phase::Practising)).then_some(())
+    });
+    // The planner decides with a readout of where its plan goes and a cost per iteration.
+    let planned: Decision = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::Decision(d) if !d.teleop => Some(d.clone()),
+        _ => None,
+    });
+    assert_eq!(planned.actions.len(), 4 * 2);
+    assert_eq!(planned.cost_per_iteration.len(), 2, "{planned:?}");
+    assert_eq!(planned.imagined_positions.len(), 4, "{planned:?}");
+    assert!(!planned.missed_deadline && planned.deadline_ms == 0.0);
+
+    // Paused, on a fresh episode, one step at a time, driven by hand: the agent moves the way
+    // it is pushed.
+    assert!(session.send(Command::Pause));
+    assert!(session.send(Command::ResetEpisode));
+    std::thread::sleep(Duration::from_millis(300));
+    while session.events().try_recv().is_ok() {}
+    assert!(
+        session
+            .events()
+            .recv_timeout(Duration::from_millis(500))
+            .map_or(true, |e| !matches!(e, Event::Decision(_))),
+        "a paused session decided"
+    );
+    let mut positions = Vec::new();
+    for _ in 0..6 {
+        assert!(session.send(Command::Teleop([1.0, 0.0])));
+        assert!(session.send(Command::Step));
+        let decision = wait_for(&session, minute, &mut seen, |e| match e {
+            Event::Decision(d) => Some(d.clone()),
+            _ => None,
+        });
+        assert!(decision.teleop && decision.taken == [1.0, 0.0], "{decision:?}");
+        let agent = wait_for(&session, minute, &mut seen, |e| match e {
+            Event::Frame { agent, .. } => Some(*agent),
+            _ => None,
+        });
+        positions.push(agent);
+    }
+    let moved = positions[5][0] - positions[0][0];
+    assert!(moved > 0.05, "driven +x, the agent moved {moved} m: {positions:?}");
+
+    // A goal set by hand: its goal image is rendered and sent.
+    let goal = Goal {
+        agent_position: [0.3, -0.3],
+        object_pose: None,
+    };
+    assert!(session.send(Command::SetGoal(goal)));
+    assert!(session.send(Command::Step));
+    let image = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::Frame { goal: Some(g), .. } => Some(g.clone()),
+        _ => None,
+    });
+    assert_eq!(image.len(), 64 * 64 * 3);
+    // One off the floor is refused with the reason, and the session goes on.
+    let far = Goal {
+        agent_position: [50.0, 0.0],
+        object_pose: None,
+    };
+    assert!(session.send(Command::SetGoal(far)));
+    assert!(session.send(Command::Step));
+    let why = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::Refused(why) => Some(why.clone()),
+        _ => None,
+    });
+    assert!(why.contains("outside the arena"), "{why}");
+
+    assert!(session.send(Command::Stop));
+    let report = session.join_with(&mut |_| {}).expect("the session ends cleanly");
+    assert!(report.final_result.is_none(), "a stopped session skips its evaluation");
+    assert!(
+        report.learner.checkpoint.is_dir(),
+        "the learner wrote its final checkpoint"
+    );
+}
+
+#[test]
+fn bad_settings_are_refused_before_any_thread_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lockstep_by_time = small_session(dir.path());
+    lockstep_by_time.clock = agent::session::Clock::Lockstep;
+    let err = Session::start(lockstep_by_time, &Device::flex())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("learner steps"), "{err}");
+    let mut no_samples = small_session(dir.path());
+    no_samples.planning.samples = 1;
+    let err = Session::start(no_samples, &Device::flex())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("samples"), "{err}");
+}
