@@ -5,25 +5,28 @@
 
 mod cost_models;
 mod critic;
+mod exploration;
+mod files;
 mod goal_cost;
 mod guardrail;
 mod landmarks;
 mod latent_cost;
+mod numeric;
 mod optimizer;
 mod pose_dynamics;
 mod pose_readout;
 mod predictor_fit;
 mod replay_graph;
+mod route;
 
-pub use self::cost_models::{
-    CostModels, CostModelsConfig, FitReport, LabelledEpisode, LatentEpisodes, collect_exploration,
-    cosine_decay, encode_frames,
-};
+pub use self::cost_models::{CostModels, CostModelsConfig, FitReport};
 pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
+pub use self::exploration::{LabelledEpisode, LatentEpisodes, collect_exploration, encode_frames};
 pub use self::goal_cost::{GoalCost, GoalCostConfig, decide, decide_watching};
 pub use self::guardrail::{HazardClassifier, HazardClassifierConfig, HazardClassifierTrainer};
-pub use self::landmarks::{LandmarkGraph, LandmarkRoute, LandmarkSet};
+pub use self::landmarks::{LandmarkGraph, LandmarkSet};
 pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
+pub use self::numeric::cosine_decay;
 pub use self::optimizer::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
 };
@@ -39,3 +42,4 @@ pub use self::predictor_fit::{
     ImaginedPoseErrors, PredictorFitConfig, PredictorFitReport, fit_predictor,
 };
 pub use self::replay_graph::{ReplayFrames, ReplayGraph, ReplayGraphConfig};
+pub use self::route::LandmarkRoute;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sim::PlanarPose;
 
 use super::ActionSequences;
-use super::cost_models::cosine_decay;
+use super::numeric::cosine_decay;
 use super::pose_readout::{POSE_DIM, PushPoses, median};
 use super::predictor_fit::{MOVING_OBJECT_M, MOVING_OBJECT_RAD};
 

@@ -20,7 +20,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::cost_models::{LatentEpisodes, cosine_decay};
+use super::exploration::LatentEpisodes;
+use super::numeric::cosine_decay;
 use super::pose_readout::{POSE_DIM, PoseReadout};
 use crate::model::Predictor;
 

@@ -14,8 +14,9 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::LatentEpisodes;
-use super::landmarks::{LandmarkRoute, load_postcard, save_postcard, shortest_paths};
+use super::exploration::LatentEpisodes;
+use super::files::{load_postcard, save_postcard};
+use super::route::{LandmarkRoute, shortest_paths, steps_between};
 
 /// How a [`ReplayGraph`] is built and searched.
 #[derive(Config, Debug, PartialEq)]
@@ -257,23 +258,6 @@ fn distance(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).powi(2))
         .sum::<f32>()
         .sqrt()
-}
-
-/// Latent distances between every row of `a` and every row of `b`, in typical steps.
-///
-/// # Shapes
-/// - `a`: `[m, width]`, `b`: `[n, width]` → `m · n` values, row-major
-pub(super) fn steps_between(a: Tensor<2>, b: Tensor<2>, step: f32) -> Vec<f32> {
-    let a_sq = a.clone().powf_scalar(2.0).sum_dim(1); // [m, 1]
-    let b_sq = b.clone().powf_scalar(2.0).sum_dim(1).transpose(); // [1, n]
-    let cross = a.matmul(b.transpose()); // [m, n]
-    (a_sq + b_sq - cross.mul_scalar(2.0))
-        .clamp_min(0.0)
-        .sqrt()
-        .div_scalar(step)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
