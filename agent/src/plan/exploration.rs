@@ -8,7 +8,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use sim::{Env, SeedSequence, SimError, SmoothRandomPolicy, WorldSpec};
 
-use super::pose_readout::{POSE_DIM, PushPoses};
+use super::poses::{POSE_DIM, PushPoses};
 use crate::model::{JepaModel, PROPRIO_DIM, frames_to_tensor, proprio_to_tensor};
 
 /// One exploration episode's frames and the simulator's hazard flag for each.

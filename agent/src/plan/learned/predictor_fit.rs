@@ -1,15 +1,8 @@
-//! Refitting the predictor on a frozen encoder's latents, for planning.
-//!
-//! The learner trains encoder and predictor together from pixels; in `kennel demo`'s ten
-//! minutes it takes about a thousand steps, most of each going into the convolutional
-//! encoder. The plan diagnostic (`kennel eval --plan-diagnostic`) found that the planner's
-//! wrong choices near two_rooms' divider are the predictor's: the goal cost ranks candidate
-//! plans by their real outcomes almost like the truth (Spearman ρ 0.89–0.92), and by what the
-//! predictor imagines far worse (0.43–0.69). Once the encoder is fixed, the predictor is a
-//! small network on 64-number latents, and the exploration the critic is fitted on (800
-//! episodes, ~150,000 frames) is already encoded: thousands of steps on it, with rollouts as
-//! long as the planner imagines, take about a minute. Only the predictor changes, so the
-//! critic, guardrail and replay graph (all fitted on the encoder's latents) stay valid.
+//! Refitting the predictor on a frozen encoder's latents, for planning: the exploration the
+//! critic is fitted on is already encoded, so the predictor (a small network on the latents)
+//! can be fitted on it alone, with open-loop rollouts as long as the planner imagines. Only the
+//! predictor changes, so the critic, guardrail and replay graph (all fitted on the encoder's
+//! latents) stay valid.
 
 use std::time::Instant;
 
@@ -20,12 +13,21 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::exploration::LatentEpisodes;
-use super::numeric::cosine_decay;
-use super::pose_readout::{POSE_DIM, PoseReadout};
+use super::pose_readout::PoseReadout;
 use crate::model::Predictor;
+use crate::plan::exploration::LatentEpisodes;
+use crate::plan::numeric::cosine_decay;
+use crate::plan::poses::{MOVING_OBJECT_M, MOVING_OBJECT_RAD, POSE_DIM};
 
 /// How the predictor is refitted.
+///
+/// Why refit: the learner trains encoder and predictor together from pixels; in `kennel demo`'s
+/// ten minutes it takes about a thousand steps, most of each going into the convolutional
+/// encoder. The plan diagnostic (`kennel eval --plan-diagnostic`) found that the planner's
+/// wrong choices near two_rooms' divider are the predictor's: the goal cost ranks candidate
+/// plans by their real outcomes almost like the truth (Spearman ρ 0.89–0.92), and by what the
+/// predictor imagines far worse (0.43–0.69). On the encoded exploration (800 episodes,
+/// ~150,000 frames of 64-number latents), thousands of steps take about a minute.
 #[derive(Config, Debug)]
 pub struct PredictorFitConfig {
     /// Optimiser steps (0: the learner's predictor is kept).
@@ -61,11 +63,6 @@ pub struct PredictorFitConfig {
     #[config(default = "Some(0.5)")]
     pub moving_share: Option<f64>,
 }
-
-/// The object's displacement over a window above which it counts as moving, in metres.
-pub const MOVING_OBJECT_M: f32 = 0.02;
-/// The object's turn over a window above which it counts as moving, in radians (3°).
-pub const MOVING_OBJECT_RAD: f32 = 0.052;
 
 /// How far the poses read off an open-loop rollout's last latent are from the true poses,
 /// on held-out windows (push tasks): what the planner's cost sees of an imagined push.

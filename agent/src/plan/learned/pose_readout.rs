@@ -3,66 +3,14 @@
 //! exploration (as the guardrail is trained on its hazard flags). The planner then scores
 //! imagined latents with push's cost-to-go ([`sim::push_cost_to_go`]) between the poses read
 //! off them and the pose read off the goal image's latent.
-//!
-//! Why not the critic: on push, exploration almost never carries the block to a given pose, so
-//! a steps-to-goal critic learned from it ranked plans no better than chance (cost ρ 0.03,
-//! README, Planning) and even the true simulator needs a cost that draws the pusher behind the
-//! block before the block's pose error moves at all.
 
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sim::PlanarPose;
 
 use crate::model::PROPRIO_DIM;
-
-/// Numbers the readout predicts per latent: pusher `x, y`, object `x, y, cos yaw, sin yaw`.
-pub const POSE_DIM: usize = 6;
-
-/// The planar poses a latent shows.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PushPoses {
-    /// The pusher's position in metres.
-    pub agent: [f32; 2],
-    /// The pushed object's pose.
-    pub object: PlanarPose,
-}
-
-impl PushPoses {
-    /// The true poses in `world` (push tasks only).
-    pub fn of(world: &sim::World) -> Option<Self> {
-        let p = world.agent_position();
-        Some(Self {
-            agent: [p[0], p[1]],
-            object: world.object_pose()?,
-        })
-    }
-
-    /// The readout's target for these poses.
-    pub fn to_target(&self) -> [f32; POSE_DIM] {
-        let (sin, cos) = self.object.yaw.sin_cos();
-        [
-            self.agent[0],
-            self.agent[1],
-            self.object.position[0],
-            self.object.position[1],
-            cos,
-            sin,
-        ]
-    }
-
-    /// The poses a readout output says (the yaw from its cosine and sine, unnormalised).
-    pub fn from_output(output: &[f32]) -> Self {
-        Self {
-            agent: [output[0], output[1]],
-            object: PlanarPose {
-                position: [output[2], output[3]],
-                yaw: output[5].atan2(output[4]),
-            },
-        }
-    }
-}
+use crate::plan::poses::{POSE_DIM, PushPoses, path_costs};
 
 /// A small MLP from a latent to [`PushPoses`].
 #[derive(Config, Debug)]
@@ -83,6 +31,11 @@ pub struct PoseReadoutConfig {
 }
 
 /// Reads [`PushPoses`] off latents.
+///
+/// Why not the critic: on push, exploration almost never carries the block to a given pose, so
+/// a steps-to-goal critic learned from it ranked plans no better than chance (cost ρ 0.03,
+/// README, Planning) and even the true simulator needs a cost that draws the pusher behind the
+/// block before the block's pose error moves at all.
 #[derive(Module, Debug)]
 pub struct PoseReadout {
     fc1: Linear,
@@ -168,32 +121,6 @@ impl PoseReadout {
         let poses = self.poses(imagined.reshape([samples * horizon, d]));
         path_costs(&poses, horizon, goal, object_radius)
     }
-}
-
-/// Push's cost-to-go ([`sim::push_cost_to_go`]) of every imagined step towards `goal`, summed
-/// as the oracle sums the true one: 0.1 per step and 1 more at the last.
-///
-/// # Shapes
-/// - `poses`: `samples · horizon` poses, sample-major → one cost per sample
-pub fn path_costs(
-    poses: &[PushPoses],
-    horizon: usize,
-    goal: &PushPoses,
-    object_radius: f32,
-) -> Vec<f32> {
-    poses
-        .chunks(horizon.max(1))
-        .map(|path| {
-            let last = path.len().saturating_sub(1);
-            path.iter()
-                .enumerate()
-                .map(|(t, p)| {
-                    let c = sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius);
-                    if t == last { 1.1 * c } else { 0.1 * c }
-                })
-                .sum()
-        })
-        .collect()
 }
 
 /// How well a readout reads held-out latents.
@@ -308,6 +235,7 @@ mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+    use sim::PlanarPose;
 
     /// Latents that hold the poses plainly (`[agent, object, cos, sin, noise, noise]`), with
     /// poses drawn across a 2 m arena.

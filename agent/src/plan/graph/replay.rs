@@ -14,9 +14,9 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::exploration::LatentEpisodes;
 use super::files::{load_postcard, save_postcard};
 use super::route::{LandmarkRoute, shortest_paths, steps_between};
+use crate::plan::exploration::LatentEpisodes;
 
 /// How a [`ReplayGraph`] is built and searched.
 #[derive(Config, Debug, PartialEq)]

@@ -2,18 +2,11 @@
 //! the pushed object, in the poses the pose readout ([`PoseReadout`](super::PoseReadout))
 //! reads off latents. The planner can imagine push in these poses instead of in latents.
 //!
-//! Why: the push plan diagnostic found the planner's wrong choices to be the predictor's
-//! (`kennel eval --plan-diagnostic`: the cost ranked candidates by their real outcomes at
-//! ρ 0.94 and by the imagined ones at −0.27), and the imagined 15-step poses were off by
-//! 14 cm (pusher) and 11 cm (block) even after the refit learned them (README, push), more
-//! than the contact geometry a push depends on (a 6 cm pusher against 10 cm bars). This model
-//! works in the object's own frame (the pusher's offset and the action turned into it), so
+//! It works in the object's own frame (the pusher's offset and the action turned into it), so
 //! one contact learned anywhere in the arena holds everywhere, and it predicts one step's
-//! change of pose, which it can learn from every exploration frame.
-//!
-//! It is trained on the poses the simulator reports during exploration, the same labels the
-//! pose readout is trained on: privileged, and said so in the README. At plan time it sees
-//! only what the readout reads off the current frame's latent.
+//! change of pose, which it can learn from every exploration frame. It is trained on the poses
+//! the simulator reports during exploration, the same labels the pose readout is trained on:
+//! privileged. At plan time it sees only what the readout reads off the current frame's latent.
 
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
@@ -23,10 +16,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 use sim::PlanarPose;
 
-use super::ActionSequences;
-use super::numeric::cosine_decay;
-use super::pose_readout::{POSE_DIM, PushPoses, median};
-use super::predictor_fit::{MOVING_OBJECT_M, MOVING_OBJECT_RAD};
+use super::pose_readout::median;
+use crate::plan::numeric::cosine_decay;
+use crate::plan::poses::{MOVING_OBJECT_M, MOVING_OBJECT_RAD, POSE_DIM, PushPoses};
+use crate::plan::search::ActionSequences;
 
 /// Inputs per step: the pusher's offset from the object and the action, both in the object's
 /// frame, then the object's and the pusher's positions in the arena (for the walls).
@@ -70,6 +63,12 @@ impl PoseDynamicsConfig {
 }
 
 /// Predicts the next [`PushPoses`] from the current ones and an action.
+///
+/// Why: the push plan diagnostic found the planner's wrong choices to be the predictor's
+/// (`kennel eval --plan-diagnostic`: the cost ranked candidates by their real outcomes at
+/// ρ 0.94 and by the imagined ones at −0.27), and the imagined 15-step poses were off by
+/// 14 cm (pusher) and 11 cm (block) even after the refit learned them (README, push), more
+/// than the contact geometry a push depends on (a 6 cm pusher against 10 cm bars).
 #[derive(Module, Debug)]
 pub struct PoseDynamics {
     fc1: Linear,

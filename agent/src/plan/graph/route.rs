@@ -7,8 +7,8 @@ use std::collections::BinaryHeap;
 
 use burn::prelude::*;
 
-use super::Critic;
-use super::numeric::to_vec;
+use crate::plan::learned::Critic;
+use crate::plan::numeric::to_vec;
 
 /// Per landmark, the shortest path to the goal (infinite where there is none), given each
 /// landmark's straight estimate to the goal (`direct`) and the graph's edges.

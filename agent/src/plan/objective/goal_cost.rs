@@ -8,12 +8,12 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::latent_cost::add_action_costs;
-use super::{
-    ActionSequences, Critic, HazardClassifier, LandmarkRoute, LatentCostConfig, Plan, Planner,
-    PoseDynamics, PoseReadout, PushPoses, imagine, latent_distance_costs, path_costs,
-};
+use super::latent_cost::{LatentCostConfig, add_action_costs, imagine, latent_distance_costs};
 use crate::model::JepaModel;
+use crate::plan::graph::LandmarkRoute;
+use crate::plan::learned::{Critic, HazardClassifier, PoseDynamics, PoseReadout};
+use crate::plan::poses::{PushPoses, path_costs};
+use crate::plan::search::{ActionSequences, Plan, Planner};
 
 /// Weights of the planner's cost.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

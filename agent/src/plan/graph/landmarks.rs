@@ -14,11 +14,11 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::Critic;
-use super::exploration::LatentEpisodes;
 use super::files::{load_postcard, save_postcard};
-use super::numeric::to_vec;
 use super::route::{LandmarkRoute, shortest_paths};
+use crate::plan::exploration::LatentEpisodes;
+use crate::plan::learned::Critic;
+use crate::plan::numeric::to_vec;
 
 /// Latents of frames the agent has seen: the graph's nodes, saved with the cost models.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -169,7 +169,7 @@ fn short_edges(table: &[f32], n: usize, edge_steps: f32) -> Vec<Vec<(usize, f32)
 #[cfg(test)]
 mod tests {
     use super::short_edges;
-    use crate::plan::route::{route_steps, shortest_paths};
+    use crate::plan::graph::route::{route_steps, shortest_paths};
 
     /// A U-shaped corridor of unit steps: up the left arm, across the top, down the right arm.
     /// The straight (Euclidean) estimate cuts across the 2-step gap between the arms, as a
