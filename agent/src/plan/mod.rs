@@ -14,17 +14,21 @@ mod objective;
 mod poses;
 mod search;
 
-pub use self::cost_models::{CostModels, CostModelsConfig, FitReport};
+pub use self::cost_models::{
+    CostModels, CostModelsConfig, CostModelsError, FitReport, FolderFileError,
+};
 pub use self::exploration::{LabelledEpisode, LatentEpisodes, collect_exploration, encode_frames};
 pub use self::graph::{
-    LandmarkGraph, LandmarkRoute, LandmarkSet, ReplayFrames, ReplayGraph, ReplayGraphConfig,
+    GraphFileError, LandmarkGraph, LandmarkRoute, LandmarkSet, ReplayFrames, ReplayGraph,
+    ReplayGraphConfig,
 };
 pub use self::learned::{
     Critic, CriticBatch, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
     HazardClassifierTrainer, ImaginedPoseErrors, POSE_DYNAMICS_ROLLOUT, POSE_FEATURES,
     PoseDynamics, PoseDynamicsConfig, PoseDynamicsFitConfig, PoseDynamicsReport, PoseReadout,
     PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PredictorFitConfig,
-    PredictorFitReport, Trajectories, fit_pose_dynamics, fit_predictor, readout_errors,
+    PredictorFitError, PredictorFitReport, Trajectories, fit_pose_dynamics, fit_predictor,
+    readout_errors,
 };
 pub use self::numeric::cosine_decay;
 pub use self::objective::{

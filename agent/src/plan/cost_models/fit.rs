@@ -13,8 +13,8 @@ use crate::plan::exploration::LatentEpisodes;
 use crate::plan::graph::{LandmarkSet, ReplayFrames};
 use crate::plan::learned::{
     Critic, CriticTrainer, HazardClassifier, HazardClassifierTrainer, PoseDynamics, PoseReadout,
-    PoseReadoutReport, PoseReadoutTrainer, Trajectories, fit_pose_dynamics, fit_predictor,
-    readout_errors,
+    PoseReadoutReport, PoseReadoutTrainer, PredictorFitError, Trajectories, fit_pose_dynamics,
+    fit_predictor, readout_errors,
 };
 use crate::plan::numeric::cosine_decay;
 use crate::plan::poses::{POSE_DIM, PushPoses};
@@ -172,7 +172,7 @@ impl CostModels {
         data: &LatentEpisodes,
         device: &Device,
         progress: &mut dyn FnMut(f64),
-    ) -> Result<(), String> {
+    ) -> Result<(), PredictorFitError> {
         let Some(config) = self.config.predictor.as_ref().filter(|c| c.steps > 0) else {
             return Ok(());
         };

@@ -10,3 +10,4 @@ mod folder;
 
 pub use self::config::{CostModelsConfig, FitReport};
 pub use self::fit::CostModels;
+pub use self::folder::{CostModelsError, FolderFileError};

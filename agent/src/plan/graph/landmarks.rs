@@ -14,7 +14,7 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::files::{load_postcard, save_postcard};
+use super::files::{GraphFileError, load_postcard, save_postcard};
 use super::route::{LandmarkRoute, shortest_paths};
 use crate::plan::exploration::LatentEpisodes;
 use crate::plan::learned::Critic;
@@ -59,20 +59,19 @@ impl LandmarkSet {
     }
 
     /// Writes the set to `path` (postcard).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), GraphFileError> {
         save_postcard(self, path)
     }
 
     /// Reads what [`save`](Self::save) wrote.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, GraphFileError> {
         let set: Self = load_postcard(path, "a landmark set")?;
         if set.latent_dim == 0 || !set.latents.len().is_multiple_of(set.latent_dim) {
-            return Err(format!(
-                "{}: {} numbers do not make latents of {}",
-                path.display(),
-                set.latents.len(),
-                set.latent_dim
-            ));
+            return Err(GraphFileError::Landmarks {
+                path: path.to_owned(),
+                numbers: set.latents.len(),
+                latent_dim: set.latent_dim,
+            });
         }
         Ok(set)
     }

@@ -10,6 +10,7 @@ mod landmarks;
 mod replay;
 mod route;
 
+pub use self::files::GraphFileError;
 pub use self::landmarks::{LandmarkGraph, LandmarkSet};
 pub use self::replay::{ReplayFrames, ReplayGraph, ReplayGraphConfig};
 pub use self::route::LandmarkRoute;

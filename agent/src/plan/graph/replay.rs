@@ -14,7 +14,7 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::files::{load_postcard, save_postcard};
+use super::files::{GraphFileError, load_postcard, save_postcard};
 use super::route::{LandmarkRoute, shortest_paths, steps_between};
 use crate::plan::exploration::LatentEpisodes;
 
@@ -78,12 +78,12 @@ impl ReplayFrames {
     }
 
     /// Writes the frames to `path` (postcard).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), GraphFileError> {
         save_postcard(self, path)
     }
 
     /// Reads what [`save`](Self::save) wrote.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, GraphFileError> {
         let frames: Self = load_postcard(path, "recorded exploration frames")?;
         if frames.latent_dim == 0
             || frames
@@ -91,11 +91,10 @@ impl ReplayFrames {
                 .iter()
                 .any(|e| !e.len().is_multiple_of(frames.latent_dim))
         {
-            return Err(format!(
-                "{}: its numbers do not make latents of {}",
-                path.display(),
-                frames.latent_dim
-            ));
+            return Err(GraphFileError::Frames {
+                path: path.to_owned(),
+                latent_dim: frames.latent_dim,
+            });
         }
         Ok(frames)
     }
@@ -347,7 +346,7 @@ mod tests {
         frames.save(&path).expect("save");
         assert_eq!(ReplayFrames::load(&path).expect("load"), frames);
         std::fs::write(&path, b"not postcard").expect("write");
-        let error = ReplayFrames::load(&path).expect_err("garbage");
+        let error = ReplayFrames::load(&path).expect_err("garbage").to_string();
         assert!(error.contains("replay.bin"), "{error}");
         std::fs::remove_dir_all(&dir).ok();
     }

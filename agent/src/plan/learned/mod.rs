@@ -22,5 +22,5 @@ pub use self::pose_readout::{
     PoseReadout, PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, readout_errors,
 };
 pub use self::predictor_fit::{
-    ImaginedPoseErrors, PredictorFitConfig, PredictorFitReport, fit_predictor,
+    ImaginedPoseErrors, PredictorFitConfig, PredictorFitError, PredictorFitReport, fit_predictor,
 };

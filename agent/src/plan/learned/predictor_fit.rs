@@ -64,6 +64,43 @@ pub struct PredictorFitConfig {
     pub moving_share: Option<f64>,
 }
 
+/// Why the predictor could not be refitted.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictorFitError {
+    /// Some episodes of the encoded exploration have no actions (encoded before actions were
+    /// kept).
+    #[error(
+        "the encoded exploration has actions for {with_actions} of its {episodes} episodes; encode it again to refit the predictor"
+    )]
+    MissingActions {
+        /// Episodes with actions.
+        with_actions: usize,
+        /// Episodes.
+        episodes: usize,
+    },
+    /// The encoded exploration is empty.
+    #[error("the encoded exploration holds no frame")]
+    NoFrames,
+    /// No episode is long enough for one window of the loss.
+    #[error("no exploration episode is longer than the refit's rollout of {rollout_steps} steps")]
+    ShortEpisodes {
+        /// The rollout's length.
+        rollout_steps: usize,
+    },
+    /// The loss stopped being finite.
+    #[error(
+        "the predictor's refit diverged at step {step} of {steps} (loss {loss}); look for non-finite latents in the encoded exploration (a diverged checkpoint), or plan with the learner's predictor (--predictor-fit-steps 0)"
+    )]
+    Diverged {
+        /// The step it diverged at.
+        step: usize,
+        /// Steps asked for.
+        steps: usize,
+        /// The loss there.
+        loss: f32,
+    },
+}
+
 /// How far the poses read off an open-loop rollout's last latent are from the true poses,
 /// on held-out windows (push tasks): what the planner's cost sees of an imagined push.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -346,18 +383,17 @@ pub fn fit_predictor(
     readout: Option<&PoseReadout>,
     device: &Device,
     progress: &mut dyn FnMut(f64),
-) -> Result<(Predictor, PredictorFitReport), String> {
+) -> Result<(Predictor, PredictorFitReport), PredictorFitError> {
     let started = Instant::now();
     let k = config.rollout_steps.max(1);
     if data.actions.len() != data.latents.len() {
-        return Err(format!(
-            "the encoded exploration has actions for {} of its {} episodes; encode it again to refit the predictor",
-            data.actions.len(),
-            data.latents.len()
-        ));
+        return Err(PredictorFitError::MissingActions {
+            with_actions: data.actions.len(),
+            episodes: data.latents.len(),
+        });
     }
     let Some(d) = data.latents.iter().flatten().next().map(Vec::len) else {
-        return Err("the encoded exploration holds no frame".to_owned());
+        return Err(PredictorFitError::NoFrames);
     };
     let episodes = data.latents.len();
     let held =
@@ -378,9 +414,7 @@ pub fn fit_predictor(
         Vec::new()
     };
     if train.is_empty() {
-        return Err(format!(
-            "no exploration episode is longer than the refit's rollout of {k} steps"
-        ));
+        return Err(PredictorFitError::ShortEpisodes { rollout_steps: k });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     // A fixed sample of held-out windows, measured before and after.
@@ -455,10 +489,11 @@ pub fn fit_predictor(
         }
         let value = loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
-            return Err(format!(
-                "the predictor's refit diverged at step {step} of {} (loss {value}); look for non-finite latents in the encoded exploration (a diverged checkpoint), or plan with the learner's predictor (--predictor-fit-steps 0)",
-                config.steps
-            ));
+            return Err(PredictorFitError::Diverged {
+                step,
+                steps: config.steps,
+                loss: value,
+            });
         }
         let lr = config.learning_rate * cosine_decay(step as f64 / config.steps.max(1) as f64);
         let grads = GradientsParams::from_grads(loss.backward(), &trained);
@@ -696,7 +731,8 @@ mod tests {
             &device,
             &mut |_| {},
         )
-        .expect_err("no actions");
+        .expect_err("no actions")
+        .to_string();
         assert!(error.contains("encode it again"), "{error}");
     }
 
@@ -715,7 +751,8 @@ mod tests {
             &device,
             &mut |_| {},
         )
-        .expect_err("NaN latents");
+        .expect_err("NaN latents")
+        .to_string();
         assert!(error.contains("diverged at step 0"), "{error}");
     }
 
