@@ -97,10 +97,22 @@ pub struct Critic {
     activation: Relu,
     #[module(skip)]
     max_steps: f64,
-    /// `None`: a regression head on the pair. `Some(reversible)`: a distance between
-    /// embeddings, symmetric when the agent can walk back.
+    /// What the network's output is.
     #[module(skip)]
-    quasimetric: Option<bool>,
+    head: Head,
+}
+
+/// The two forms of the critic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Head {
+    /// A regression of the normalised distance on the pair `[z, z_goal, z − z_goal]`.
+    Regression,
+    /// An embedding of each latent, the critic being a distance between embeddings: symmetric
+    /// when the agent can walk back (`reversible`), a quasimetric otherwise.
+    Quasimetric {
+        /// The agent can always walk back.
+        reversible: bool,
+    },
 }
 
 impl CriticConfig {
@@ -118,7 +130,13 @@ impl CriticConfig {
             out: LinearConfig::new(self.hidden, outputs).init(device),
             activation: Relu::new(),
             max_steps: self.max_steps,
-            quasimetric: self.quasimetric.then_some(self.reversible),
+            head: if self.quasimetric {
+                Head::Quasimetric {
+                    reversible: self.reversible,
+                }
+            } else {
+                Head::Regression
+            },
         }
     }
 }
@@ -130,7 +148,7 @@ impl Critic {
     /// # Shapes
     /// - `latent`, `goal`: `[batch, latent_dim]` → `[batch]`
     pub fn forward_normalised(&self, latent: Tensor<2>, goal: Tensor<2>) -> Tensor<1> {
-        if let Some(reversible) = self.quasimetric {
+        if let Head::Quasimetric { reversible } = self.head {
             return quasimetric(self.embed(latent), self.embed(goal), reversible);
         }
         let [batch, _] = latent.dims();
@@ -165,7 +183,10 @@ impl Critic {
     /// # Shapes
     /// - `latent`: `[batch, latent_dim]` → `[batch, embedding]`
     pub fn embedding(&self, latent: Tensor<2>) -> Option<Tensor<2>> {
-        self.quasimetric.map(|_| self.embed(latent))
+        match self.head {
+            Head::Quasimetric { .. } => Some(self.embed(latent)),
+            Head::Regression => None,
+        }
     }
 
     /// Estimated steps from every row of `from` to every row of `to`, both embeddings from
@@ -175,7 +196,9 @@ impl Critic {
     /// - `from`: `[m, embedding]`, `to`: `[n, embedding]` → `[m, n]`
     pub fn embedded_steps(&self, from: Tensor<2>, to: Tensor<2>) -> Option<Tensor<2>> {
         let ([m, width], [n, _]) = (from.dims(), to.dims());
-        let reversible = self.quasimetric?;
+        let Head::Quasimetric { reversible } = self.head else {
+            return None;
+        };
         if reversible {
             // |a − b|² = |a|² + |b|² − 2 a·b: one matrix product instead of an `[m · n,
             // embedding]` temporary (the planner measures every candidate against every
@@ -212,13 +235,13 @@ impl Critic {
     /// - `latent`: `[batch, latent_dim]`, `goal`: `[1, latent_dim]` → `[batch]`
     pub fn steps_to(&self, latent: Tensor<2>, goal: Tensor<2>) -> Tensor<1> {
         let [batch, d] = latent.dims();
-        let normalised = match self.quasimetric {
-            Some(reversible) => {
+        let normalised = match self.head {
+            Head::Quasimetric { reversible } => {
                 let goal = self.embed(goal);
                 let width = goal.dims()[1];
                 quasimetric(self.embed(latent), goal.expand([batch, width]), reversible)
             }
-            None => self.forward_normalised(latent, goal.expand([batch, d])),
+            Head::Regression => self.forward_normalised(latent, goal.expand([batch, d])),
         };
         normalised.mul_scalar(self.max_steps)
     }
