@@ -16,7 +16,7 @@ use crate::plan::learned::{
     PoseReadoutReport, PoseReadoutTrainer, PredictorFitError, Trajectories, fit_pose_dynamics,
     fit_predictor, readout_errors,
 };
-use crate::plan::numeric::cosine_decay;
+use crate::plan::numeric::cosine_at;
 use crate::plan::poses::{POSE_DIM, PushPoses};
 
 /// The critic and (for worlds with hazards) the guardrail of one checkpoint.
@@ -81,7 +81,7 @@ impl CostModels {
             let Some(batch) = source.sample(&mut rng, config.batch, &config.critic) else {
                 break;
             };
-            let decay = cosine_decay(step as f64 / config.critic_steps.max(1) as f64);
+            let decay = cosine_at(step, config.critic_steps);
             losses.push(critic.train_step(&batch, config.learning_rate * decay));
             if step % 50 == 0 {
                 progress(step as f64 / total.max(1) as f64);
@@ -233,7 +233,7 @@ fn fit_pose_readout(
             latents.extend_from_slice(latent);
             targets.extend_from_slice(target);
         }
-        let decay = cosine_decay(step as f64 / steps.max(1) as f64);
+        let decay = cosine_at(step, steps);
         trainer.train_step(&latents, &targets, config.learning_rate * decay);
     }
     let readout = trainer.readout();

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::files::{GraphFileError, load_postcard, save_postcard};
 use super::route::{LandmarkRoute, shortest_paths, steps_between};
 use crate::plan::exploration::LatentEpisodes;
+use crate::plan::numeric::to_vec;
 
 /// How a [`ReplayGraph`] is built and searched.
 #[derive(Config, Debug, PartialEq)]
@@ -180,7 +181,7 @@ impl ReplayGraph {
     pub fn route(&self, goal: &Tensor<2>) -> Option<LandmarkRoute> {
         let d = self.frames.latent_dim;
         let skip = self.config.context_dims;
-        let goal_latent: Vec<f32> = goal.clone().into_data().try_to_vec::<f32>().ok()?;
+        let goal_latent = to_vec(goal.clone());
         if goal_latent.len() != d {
             return None;
         }

@@ -199,11 +199,10 @@ pub(crate) fn steps_between(a: Tensor<2>, b: Tensor<2>, step: f32) -> Vec<f32> {
     let a_sq = a.clone().powf_scalar(2.0).sum_dim(1); // [m, 1]
     let b_sq = b.clone().powf_scalar(2.0).sum_dim(1).transpose(); // [1, n]
     let cross = a.matmul(b.transpose()); // [m, n]
-    (a_sq + b_sq - cross.mul_scalar(2.0))
-        .clamp_min(0.0)
-        .sqrt()
-        .div_scalar(step)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
+    to_vec(
+        (a_sq + b_sq - cross.mul_scalar(2.0))
+            .clamp_min(0.0)
+            .sqrt()
+            .div_scalar(step),
+    )
 }

@@ -15,9 +15,11 @@
 //! Used as the terminal cost of a short plan, it lets the planner see past walls.
 
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::RngExt;
+
+use super::trainer::SmallTrainer;
+use crate::plan::numeric::to_vec;
 
 /// A steps-to-goal critic on `[z, z_goal, z − z_goal]`.
 ///
@@ -403,11 +405,9 @@ impl Trajectories<'_> {
 /// Trains a [`Critic`] with AdamW on hindsight pairs.
 pub struct CriticTrainer {
     config: CriticConfig,
-    device: Device,
-    critic: Critic,
+    trainer: SmallTrainer<Critic>,
     /// Slow copy for the chained labels.
     target: Critic,
-    optimizer: ModuleOptimizer,
     steps: usize,
     /// The quasimetric's Lagrange multiplier on its step constraint.
     multiplier: f64,
@@ -416,15 +416,12 @@ pub struct CriticTrainer {
 impl CriticTrainer {
     /// A fresh critic on `device` (made autodiff).
     pub fn new(config: CriticConfig, device: &Device) -> Self {
-        let device = device.clone().autodiff();
-        let critic = config.init(&device);
-        let target = critic.valid();
+        let trainer = SmallTrainer::new(device, |device| config.init(device));
+        let target = trainer.valid();
         Self {
             config,
-            device,
-            critic,
+            trainer,
             target,
-            optimizer: AdamWConfig::new().init(),
             steps: 0,
             multiplier: 1.0,
         }
@@ -440,19 +437,14 @@ impl CriticTrainer {
             return batch.steps.clone();
         }
         let (n, d) = (batch.steps.len(), self.config.latent_dim);
-        let inference = self.device.clone().inner();
+        let inference = self.trainer.device().clone().inner();
         let next = Tensor::<2>::from_data(
             TensorData::new(batch.next_latents.clone(), [n, d]),
             &inference,
         );
         let goals =
             Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), &inference);
-        let chained: Vec<f32> = self
-            .target
-            .steps(next, goals)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let chained = to_vec(self.target.steps(next, goals));
         (0..batch.steps.len())
             .map(|i| {
                 let k = batch.steps[i];
@@ -472,24 +464,20 @@ impl CriticTrainer {
             return self.quasimetric_step(batch, learning_rate);
         }
         let (n, d) = (batch.steps.len(), self.config.latent_dim);
+        let device = self.trainer.device();
         let latents =
-            Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, d]), &self.device);
-        let goals =
-            Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), &self.device);
+            Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, d]), device);
+        let goals = Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), device);
         let labels = self.labels(batch);
-        let target = Tensor::<1>::from_data(TensorData::new(labels, [n]), &self.device)
+        let target = Tensor::<1>::from_data(TensorData::new(labels, [n]), device)
             .div_scalar(self.config.max_steps);
-        let loss = (self.critic.forward_normalised(latents, goals) - target)
+        let loss = (self.trainer.module().forward_normalised(latents, goals) - target)
             .powi_scalar(2)
             .mean();
-        let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
-        self.critic = self
-            .optimizer
-            .step(learning_rate, self.critic.clone(), grads);
+        let value = self.trainer.step(loss, learning_rate);
         self.steps += 1;
         if self.config.target_every > 0 && self.steps.is_multiple_of(self.config.target_every) {
-            self.target = self.critic.valid();
+            self.target = self.trainer.valid();
         }
         value
     }
@@ -502,17 +490,18 @@ impl CriticTrainer {
     fn quasimetric_step(&mut self, batch: &CriticBatch, learning_rate: f64) -> f32 {
         let (n, d) = (batch.steps.len(), self.config.latent_dim);
         let max = self.config.max_steps;
+        let device = self.trainer.device();
         let tensor = |values: &[f32]| {
-            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [n, d]), &self.device)
+            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [n, d]), device)
         };
         let (latents, next, goals) = (
             tensor(&batch.latents),
             tensor(&batch.next_latents),
             tensor(&batch.goals),
         );
-        let cost = Tensor::<1>::from_data(TensorData::new(batch.steps.clone(), [n]), &self.device);
-        let step = self
-            .critic
+        let cost = Tensor::<1>::from_data(TensorData::new(batch.steps.clone(), [n]), device);
+        let critic = self.trainer.module();
+        let step = critic
             .forward_normalised(latents.clone(), next)
             .mul_scalar(max);
         let excess = burn::tensor::activation::relu(step - cost)
@@ -520,7 +509,7 @@ impl CriticTrainer {
             .mean();
         // Far pairs: push apart, softly saturating at `max_steps` (1 normalised).
         const SHARPNESS: f64 = 20.0;
-        let far = self.critic.forward_normalised(latents, goals);
+        let far = critic.forward_normalised(latents, goals);
         let spread = burn::tensor::activation::softplus(
             far.neg().add_scalar(1.0).mul_scalar(SHARPNESS),
             1.0,
@@ -529,10 +518,7 @@ impl CriticTrainer {
         .div_scalar(SHARPNESS);
         let violation = excess.clone().into_scalar::<f32>();
         let loss = spread + excess.mul_scalar(self.multiplier);
-        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
-        self.critic = self
-            .optimizer
-            .step(learning_rate, self.critic.clone(), grads);
+        self.trainer.descend(loss, learning_rate);
         // Multiplicative, with the relative violation clipped: the first steps of a fresh
         // network break the constraint by orders of magnitude, and an additive update would
         // leave the multiplier far too large for the rest of the fit.
@@ -547,6 +533,6 @@ impl CriticTrainer {
 
     /// An inference copy of the critic.
     pub fn critic(&self) -> Critic {
-        self.critic.valid()
+        self.trainer.valid()
     }
 }

@@ -9,6 +9,7 @@ mod hazard_classifier;
 mod pose_dynamics;
 mod pose_readout;
 mod predictor_fit;
+mod trainer;
 
 pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
 pub use self::hazard_classifier::{

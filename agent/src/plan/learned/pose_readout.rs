@@ -5,11 +5,12 @@
 //! off them and the pose read off the goal image's latent.
 
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::trainer::SmallTrainer;
 use crate::model::PROPRIO_DIM;
+use crate::plan::numeric::{median, to_vec};
 use crate::plan::poses::{POSE_DIM, PushPoses, path_costs};
 
 /// A small MLP from a latent to [`PushPoses`].
@@ -88,12 +89,7 @@ impl PoseReadout {
     /// # Shapes
     /// - `latent`: `[batch, latent_dim]` → `batch` poses
     pub fn poses(&self, latent: Tensor<2>) -> Vec<PushPoses> {
-        let values = self
-            .forward(latent)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        values
+        to_vec(self.forward(latent))
             .chunks_exact(POSE_DIM)
             .map(PushPoses::from_output)
             .collect()
@@ -141,48 +137,33 @@ pub struct PoseReadoutReport {
 /// Trains a [`PoseReadout`] with mean squared error on latents and their true poses.
 pub struct PoseReadoutTrainer {
     config: PoseReadoutConfig,
-    device: Device,
-    readout: PoseReadout,
-    optimizer: ModuleOptimizer,
+    trainer: SmallTrainer<PoseReadout>,
 }
 
 impl PoseReadoutTrainer {
     /// A fresh readout on `device` (made autodiff).
     pub fn new(config: PoseReadoutConfig, device: &Device) -> Self {
-        let device = device.clone().autodiff();
-        let readout = config.init(&device);
-        Self {
-            config,
-            device,
-            readout,
-            optimizer: AdamWConfig::new().init(),
-        }
+        let trainer = SmallTrainer::new(device, |device| config.init(device));
+        Self { config, trainer }
     }
 
     /// One step on `latents` (`[n · latent_dim]`) and `targets` (`[n · POSE_DIM]`); returns
     /// the loss.
     pub fn train_step(&mut self, latents: &[f32], targets: &[f32], learning_rate: f64) -> f32 {
         let n = targets.len() / POSE_DIM;
+        let device = self.trainer.device();
         let z = Tensor::<2>::from_data(
             TensorData::new(latents.to_vec(), [n, self.config.latent_dim]),
-            &self.device,
+            device,
         );
-        let y = Tensor::<2>::from_data(
-            TensorData::new(targets.to_vec(), [n, POSE_DIM]),
-            &self.device,
-        );
-        let loss = (self.readout.forward(z) - y).powi_scalar(2).mean();
-        let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.readout);
-        self.readout = self
-            .optimizer
-            .step(learning_rate, self.readout.clone(), grads);
-        value
+        let y = Tensor::<2>::from_data(TensorData::new(targets.to_vec(), [n, POSE_DIM]), device);
+        let loss = (self.trainer.module().forward(z) - y).powi_scalar(2).mean();
+        self.trainer.step(loss, learning_rate)
     }
 
     /// An inference copy of the readout.
     pub fn readout(&self) -> PoseReadout {
-        self.readout.valid()
+        self.trainer.valid()
     }
 }
 
@@ -198,36 +179,19 @@ pub fn readout_errors(
     let z = Tensor::<2>::from_data(TensorData::new(latents.to_vec(), [n, latent_dim]), device);
     let read = readout.poses(z);
     let distance = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+    // The median over frames of one error; NaN without frames.
+    let error = |of: &dyn Fn(&PushPoses, &PushPoses) -> f32| {
+        median(read.iter().zip(truth).map(|(r, t)| of(r, t)).collect()).unwrap_or(f32::NAN)
+    };
     (
-        median(
-            read.iter()
-                .zip(truth)
-                .map(|(r, t)| distance(r.agent, t.agent))
-                .collect(),
-        ),
-        median(
-            read.iter()
-                .zip(truth)
-                .map(|(r, t)| distance(r.object.position, t.object.position))
-                .collect(),
-        ),
-        median(
-            read.iter()
-                .zip(truth)
-                .map(|(r, t)| {
-                    sim::wrap_angle(r.object.yaw - t.object.yaw)
-                        .abs()
-                        .to_degrees()
-                })
-                .collect(),
-        ),
+        error(&|r, t| distance(r.agent, t.agent)),
+        error(&|r, t| distance(r.object.position, t.object.position)),
+        error(&|r, t| {
+            sim::wrap_angle(r.object.yaw - t.object.yaw)
+                .abs()
+                .to_degrees()
+        }),
     )
-}
-
-/// The median of `values` (the upper one of an even count); NaN when there are none.
-pub(crate) fn median(mut values: Vec<f32>) -> f32 {
-    values.sort_by(f32::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
 #[cfg(test)]

@@ -7,16 +7,17 @@
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::pose_readout::PoseReadout;
+use super::trainer::SmallTrainer;
 use crate::model::Predictor;
 use crate::plan::exploration::LatentEpisodes;
-use crate::plan::numeric::cosine_decay;
+use crate::plan::numeric::{cosine_at, median};
 use crate::plan::poses::{MOVING_OBJECT_M, MOVING_OBJECT_RAD, POSE_DIM};
 
 /// How the predictor is refitted.
@@ -258,16 +259,7 @@ fn free_speed(data: &LatentEpisodes) -> f32 {
             }
         }
     }
-    median(ratios) as f32
-}
-
-/// The median of `values` (0 when empty).
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    median(ratios).unwrap_or(0.0) as f32
 }
 
 /// [`ImaginedPoseErrors`] of the rollouts `imagined` (`[n, k, d]`) over `windows`, read by
@@ -319,6 +311,8 @@ fn imagined_pose_errors(
             moving_yaw.push(y);
         }
     }
+    // No windows of a kind: 0.
+    let median = |values: Vec<f64>| median(values).unwrap_or(0.0);
     Some(ImaginedPoseErrors {
         agent_m: median(agent),
         object_m: median(object),
@@ -428,13 +422,17 @@ pub fn fit_predictor(
     let (before, poses_before) =
         held_out_errors(predictor, readout, &held_out, (k, d, speed), device);
 
-    let autodiff = device.clone().autodiff();
-    let mut trained = predictor.clone().to_device(&autodiff).train();
-    // The readout stays as fitted: the pose loss moves only the predictor.
-    let tracked_readout = readout.map(|r| r.clone().to_device(&autodiff).no_grad());
-    let mut optimizer = AdamWConfig::new()
+    let optimizer = AdamWConfig::new()
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
         .init();
+    let mut trainer = SmallTrainer::with_optimizer(
+        device,
+        |autodiff| predictor.clone().to_device(autodiff).train(),
+        optimizer,
+    );
+    let autodiff = trainer.device().clone();
+    // The readout stays as fitted: the pose loss moves only the predictor.
+    let tracked_readout = readout.map(|r| r.clone().to_device(&autodiff).no_grad());
     for step in 0..config.steps {
         let moving_picks = if moving.is_empty() {
             0
@@ -468,6 +466,7 @@ pub fn fit_predictor(
             1,
         )
         .reshape([n * k, d]);
+        let trained = trainer.module();
         let one_step = (trained.forward(current, actions.clone().reshape([n * k, 2]))
             - targets.clone().reshape([n * k, d]))
         .powi_scalar(2)
@@ -495,14 +494,12 @@ pub fn fit_predictor(
                 loss: value,
             });
         }
-        let lr = config.learning_rate * cosine_decay(step as f64 / config.steps.max(1) as f64);
-        let grads = GradientsParams::from_grads(loss.backward(), &trained);
-        trained = optimizer.step(lr, trained, grads);
+        trainer.descend(loss, config.learning_rate * cosine_at(step, config.steps));
         if step % 50 == 0 {
             progress(step as f64 / config.steps.max(1) as f64);
         }
     }
-    let refitted = trained.valid();
+    let refitted = trainer.valid();
     let (after, poses_after) =
         held_out_errors(&refitted, readout, &held_out, (k, d, speed), device);
     progress(1.0);

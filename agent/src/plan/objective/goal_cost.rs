@@ -12,6 +12,7 @@ use super::latent_cost::{LatentCostConfig, add_action_costs, imagine, latent_dis
 use crate::model::JepaModel;
 use crate::plan::graph::LandmarkRoute;
 use crate::plan::learned::{Critic, HazardClassifier, PoseDynamics, PoseReadout};
+use crate::plan::numeric::to_vec;
 use crate::plan::poses::{PushPoses, path_costs};
 use crate::plan::search::{ActionSequences, Plan, Planner};
 
@@ -205,11 +206,8 @@ impl<'a> GoalCost<'a> {
     /// better, 62% and 46% against 60% and 44% on two two_rooms models, 50 episodes).
     fn critic_costs(&self, critic: &Critic, imagined: Tensor<3>) -> Vec<f32> {
         let [s, h, d] = imagined.dims();
-        let steps: Vec<f32> = critic
-            .steps_to(imagined.clone().reshape([s * h, d]), self.goal.clone())
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let steps =
+            to_vec(critic.steps_to(imagined.clone().reshape([s * h, d]), self.goal.clone()));
         let finals = self.route.map(|route| {
             let last = imagined.narrow(1, h.saturating_sub(1), 1).reshape([s, d]);
             route.steps(critic, last)

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::JepaModel;
+use crate::plan::numeric::to_vec;
 use crate::plan::search::ActionSequences;
 
 /// Weights of the intrinsic cost.
@@ -102,7 +103,7 @@ pub fn latent_distance_costs(
     let weights: Vec<f32> = (0..h).map(|t| config.weight(t, h)).collect();
     let weights = Tensor::<3>::from_data(TensorData::new(weights, [1, h, 1]), &device);
     let cost = (distance * weights).sum_dim(1).reshape([s]); // [s]
-    cost.into_data().try_to_vec::<f32>().unwrap_or_default()
+    to_vec(cost)
 }
 
 /// Adds `weight ·` the summed squared actions of each candidate to its cost.
