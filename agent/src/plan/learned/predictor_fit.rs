@@ -717,39 +717,37 @@ mod tests {
 
     #[test]
     fn exploration_without_actions_is_refused() {
-        let device = Device::flex();
         let mut data = walled_room(4, 2);
         data.actions.clear();
-        let error = fit_predictor(
+        let error = refit_error(&data, &PredictorFitConfig::new().with_steps(1));
+        assert!(error.contains("encode it again"), "{error}");
+    }
+
+    /// Why the refit of a small predictor on `data` fails.
+    fn refit_error(data: &LatentEpisodes, config: &PredictorFitConfig) -> String {
+        let device = Device::flex();
+        fit_predictor(
             &small_predictor(&device),
-            &data,
-            &PredictorFitConfig::new().with_steps(1),
+            data,
+            config,
             None,
             &device,
             &mut |_| {},
         )
-        .expect_err("no actions")
-        .to_string();
-        assert!(error.contains("encode it again"), "{error}");
+        .expect_err("the refit should fail")
+        .to_string()
     }
 
     #[test]
     fn a_non_finite_loss_is_an_error_not_a_predictor() {
-        let device = Device::flex();
         let mut data = walled_room(4, 2);
         for frame in data.latents.iter_mut().flatten() {
             frame[0] = f32::NAN;
         }
-        let error = fit_predictor(
-            &small_predictor(&device),
+        let error = refit_error(
             &data,
             &PredictorFitConfig::new().with_steps(5).with_batch(4),
-            None,
-            &device,
-            &mut |_| {},
-        )
-        .expect_err("NaN latents")
-        .to_string();
+        );
         assert!(error.contains("diverged at step 0"), "{error}");
     }
 
