@@ -12,8 +12,7 @@ pub(crate) fn cosine_schedule(progress: f64, floor: f64) -> f64 {
 }
 
 /// The learned parts' learning-rate factor at `progress` (0 to 1) through their fit: a cosine
-/// from 1 down to 1% ([`cosine_schedule`]; the critic's ranking varied between seeds with a
-/// constant rate).
+/// from 1 down to 1% (the critic's ranking varied between seeds with a constant rate).
 pub fn cosine_decay(progress: f64) -> f64 {
     cosine_schedule(progress, 0.01)
 }
