@@ -1,41 +1,41 @@
-//! Planning by optimisation over action sequences: CEM and MPPI, receding horizon with warm
-//! starts and an anytime wall-clock deadline. The optimisers are generic over a batched cost
-//! function, so the same code plans in the learned model, in the true simulator (the oracle)
-//! and in the tests' known cost functions.
+//! Planning: choosing actions by optimising action sequences against a cost in the learned model.
+//!
+//! Its parts: `search` (CEM and MPPI, receding horizon, anytime), `objective` (the cost
+//! the search minimises, and the decision), `graph` (search through recorded latents), `learned`
+//! (the cost's learned parts) and `cost_models` (fits, saves and loads those for a checkpoint,
+//! on `exploration` encoded by its model). Every public name is re-exported here, flat.
 
 mod cost_models;
-mod critic;
-mod goal_cost;
-mod guardrail;
-mod landmarks;
-mod latent_cost;
-mod optimizer;
-mod pose_dynamics;
-mod pose_readout;
-mod predictor_fit;
-mod replay_graph;
+mod exploration;
+mod graph;
+mod learned;
+mod numeric;
+mod objective;
+mod poses;
+mod search;
 
 pub use self::cost_models::{
-    CostModels, CostModelsConfig, FitReport, LabelledEpisode, LatentEpisodes, collect_exploration,
-    cosine_decay, encode_frames,
+    CostModels, CostModelsConfig, CostModelsError, FitReport, FolderFileError,
 };
-pub use self::critic::{Critic, CriticBatch, CriticConfig, CriticTrainer, Trajectories};
-pub use self::goal_cost::{GoalCost, GoalCostConfig, decide, decide_watching};
-pub use self::guardrail::{HazardClassifier, HazardClassifierConfig, HazardClassifierTrainer};
-pub use self::landmarks::{LandmarkGraph, LandmarkRoute, LandmarkSet};
-pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
-pub use self::optimizer::{
+pub use self::exploration::{LabelledEpisode, LatentEpisodes, collect_exploration, encode_frames};
+pub use self::graph::{
+    GraphFileError, LandmarkGraph, LandmarkRoute, LandmarkSet, ReplayFrames, ReplayGraph,
+    ReplayGraphConfig,
+};
+pub use self::learned::{
+    Critic, CriticBatch, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
+    HazardClassifierTrainer, ImaginedPoseErrors, POSE_DYNAMICS_ROLLOUT, POSE_FEATURES,
+    PoseDynamics, PoseDynamicsConfig, PoseDynamicsFitConfig, PoseDynamicsReport, PoseReadout,
+    PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PredictorFitConfig,
+    PredictorFitError, PredictorFitReport, Trajectories, fit_pose_dynamics, fit_predictor,
+    readout_errors,
+};
+pub use self::numeric::cosine_decay;
+pub use self::objective::{
+    GoalCost, GoalCostConfig, LatentCostConfig, decide, decide_watching, imagine, latent_costs,
+    latent_distance_costs,
+};
+pub use self::poses::{POSE_DIM, PushPoses, path_costs};
+pub use self::search::{
     ActionSequences, CemConfig, MppiConfig, Plan, PlanMethod, PlanStats, Planner, PlannerConfig,
 };
-pub use self::pose_dynamics::{
-    POSE_DYNAMICS_ROLLOUT, POSE_FEATURES, PoseDynamics, PoseDynamicsConfig, PoseDynamicsFitConfig,
-    PoseDynamicsReport, fit_pose_dynamics,
-};
-pub use self::pose_readout::{
-    POSE_DIM, PoseReadout, PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PushPoses,
-    path_costs, readout_errors,
-};
-pub use self::predictor_fit::{
-    ImaginedPoseErrors, PredictorFitConfig, PredictorFitReport, fit_predictor,
-};
-pub use self::replay_graph::{ReplayFrames, ReplayGraph, ReplayGraphConfig};

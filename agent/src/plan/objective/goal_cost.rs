@@ -8,12 +8,13 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::latent_cost::add_action_costs;
-use super::{
-    ActionSequences, Critic, HazardClassifier, LandmarkRoute, LatentCostConfig, Plan, Planner,
-    PoseDynamics, PoseReadout, PushPoses, imagine, latent_distance_costs, path_costs,
-};
+use super::latent_cost::{LatentCostConfig, add_action_costs, imagine, latent_distance_costs};
 use crate::model::JepaModel;
+use crate::plan::graph::LandmarkRoute;
+use crate::plan::learned::{Critic, HazardClassifier, PoseDynamics, PoseReadout};
+use crate::plan::numeric::to_vec;
+use crate::plan::poses::{PushPoses, path_costs};
+use crate::plan::search::{ActionSequences, Plan, Planner};
 
 /// Weights of the planner's cost.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,14 +51,25 @@ pub struct GoalCost<'a> {
     /// Shortest paths through the landmark graph: the critic's estimate at the last imagined
     /// step goes through it.
     route: Option<&'a LandmarkRoute>,
-    /// Push: the pose readout, the poses it sees in the goal latent and the object's
-    /// footprint radius; it replaces the critic.
-    poses: Option<(&'a PoseReadout, PushPoses, f32)>,
-    /// Push: the learned pose dynamics candidates are imagined with instead of the
-    /// predictor, and the poses the readout sees in the current latent, where they start.
-    dynamics: Option<(&'a PoseDynamics, PushPoses)>,
+    /// Push: the cost of the poses a readout sees; it replaces the critic.
+    poses: Option<PoseCost<'a>>,
     /// The lowest risk (see [`HazardClassifier::risk`]) seen and its sequence.
     safest: Option<(f32, Vec<f32>)>,
+}
+
+/// Push's cost in a [`GoalCost`]: push's cost-to-go between the poses a readout sees in the
+/// imagined latents and in the goal latent.
+struct PoseCost<'a> {
+    /// Reads the poses off latents.
+    readout: &'a PoseReadout,
+    /// The poses it sees in the goal latent.
+    goal: PushPoses,
+    /// The pushed object's footprint radius.
+    object_radius: f32,
+    /// The learned pose dynamics candidates are imagined with instead of the predictor, and
+    /// the poses the readout sees in the current latent, where they start (`None`: the
+    /// predictor).
+    dynamics: Option<(&'a PoseDynamics, PushPoses)>,
 }
 
 impl<'a> GoalCost<'a> {
@@ -79,7 +91,6 @@ impl<'a> GoalCost<'a> {
             goal,
             route: None,
             poses: None,
-            dynamics: None,
             safest: None,
         }
     }
@@ -99,9 +110,15 @@ impl<'a> GoalCost<'a> {
         readout: Option<&'a PoseReadout>,
         object_radius: f32,
     ) -> Self {
+        let dynamics = self.poses.as_ref().and_then(|p| p.dynamics);
         self.poses = readout.and_then(|readout| {
             let goal = readout.poses(self.goal.clone()).into_iter().next()?;
-            Some((readout, goal, object_radius))
+            Some(PoseCost {
+                readout,
+                goal,
+                object_radius,
+                dynamics,
+            })
         });
         self
     }
@@ -110,22 +127,30 @@ impl<'a> GoalCost<'a> {
     /// candidates with `dynamics` from the poses the readout sees in the current latent,
     /// instead of with the predictor. `None` changes nothing.
     pub fn with_pose_dynamics(mut self, dynamics: Option<&'a PoseDynamics>) -> Self {
-        self.dynamics = match (dynamics, &self.poses) {
-            (Some(dynamics), Some((readout, _, _))) => readout
-                .poses(self.latent.clone())
-                .into_iter()
-                .next()
-                .map(|start| (dynamics, start)),
-            _ => None,
-        };
+        if let Some(poses) = &mut self.poses {
+            poses.dynamics = dynamics.and_then(|dynamics| {
+                let start = poses
+                    .readout
+                    .poses(self.latent.clone())
+                    .into_iter()
+                    .next()?;
+                Some((dynamics, start))
+            });
+        }
         self
     }
 
     /// One cost per candidate; `f32::INFINITY` for a candidate the guardrail rejects.
     pub fn costs(&mut self, candidates: &ActionSequences) -> Vec<f32> {
-        if let (Some((dynamics, start)), Some((_, goal, radius))) = (self.dynamics, &self.poses) {
-            let poses = dynamics.rollout(&start, candidates, &self.latent.device());
-            let mut costs = path_costs(&poses, candidates.horizon, goal, *radius);
+        if let Some(PoseCost {
+            goal,
+            object_radius,
+            dynamics: Some((dynamics, start)),
+            ..
+        }) = &self.poses
+        {
+            let poses = dynamics.rollout(start, candidates, &self.latent.device());
+            let mut costs = path_costs(&poses, candidates.horizon, goal, *object_radius);
             add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
             if self.guardrail.is_some() {
                 // The guardrail judges latents: imagine them too.
@@ -146,7 +171,7 @@ impl<'a> GoalCost<'a> {
     /// - `latents`: `[samples, horizon, latent_dim]` → `samples` values
     pub fn costs_of(&mut self, candidates: &ActionSequences, latents: Tensor<3>) -> Vec<f32> {
         let mut costs = match (self.poses.as_ref(), self.critic) {
-            (Some((readout, goal, radius)), _) => readout.costs(latents.clone(), goal, *radius),
+            (Some(p), _) => p.readout.costs(latents.clone(), &p.goal, p.object_radius),
             (None, Some(critic)) => self.critic_costs(critic, latents.clone()),
             (None, None) => latent_distance_costs(latents.clone(), &self.goal, &self.config.latent),
         };
@@ -181,11 +206,8 @@ impl<'a> GoalCost<'a> {
     /// better, 62% and 46% against 60% and 44% on two two_rooms models, 50 episodes).
     fn critic_costs(&self, critic: &Critic, imagined: Tensor<3>) -> Vec<f32> {
         let [s, h, d] = imagined.dims();
-        let steps: Vec<f32> = critic
-            .steps_to(imagined.clone().reshape([s * h, d]), self.goal.clone())
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let steps =
+            to_vec(critic.steps_to(imagined.clone().reshape([s * h, d]), self.goal.clone()));
         let finals = self.route.map(|route| {
             let last = imagined.narrow(1, h.saturating_sub(1), 1).reshape([s, d]);
             route.steps(critic, last)

@@ -6,8 +6,6 @@
 //! because both sides of the divider look alike; a chain of short hops has to go round by the
 //! door.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -16,7 +14,11 @@ use rand::seq::index::sample;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Critic, LatentEpisodes};
+use super::files::{GraphFileError, load_postcard, save_postcard};
+use super::route::{LandmarkRoute, shortest_paths};
+use crate::plan::exploration::LatentEpisodes;
+use crate::plan::learned::Critic;
+use crate::plan::numeric::to_vec;
 
 /// Latents of frames the agent has seen: the graph's nodes, saved with the cost models.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -57,20 +59,19 @@ impl LandmarkSet {
     }
 
     /// Writes the set to `path` (postcard).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), GraphFileError> {
         save_postcard(self, path)
     }
 
     /// Reads what [`save`](Self::save) wrote.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, GraphFileError> {
         let set: Self = load_postcard(path, "a landmark set")?;
         if set.latent_dim == 0 || !set.latents.len().is_multiple_of(set.latent_dim) {
-            return Err(format!(
-                "{}: {} numbers do not make latents of {}",
-                path.display(),
-                set.latents.len(),
-                set.latent_dim
-            ));
+            return Err(GraphFileError::Landmarks {
+                path: path.to_owned(),
+                numbers: set.latents.len(),
+                latent_dim: set.latent_dim,
+            });
         }
         Ok(set)
     }
@@ -141,14 +142,12 @@ impl LandmarkGraph {
     pub fn route(&self, critic: &Critic, goal: Tensor<2>) -> Option<LandmarkRoute> {
         let goal = critic.embedding(goal)?;
         let direct = to_vec(critic.embedded_steps(self.embeddings.clone(), goal.clone())?);
-        Some(LandmarkRoute {
-            hops: Hops::Critic {
-                embeddings: self.embeddings.clone(),
-                goal,
-            },
-            to_goal: shortest_paths(&direct, &self.incoming, self.edge_steps),
-            edge_steps: self.edge_steps,
-        })
+        Some(LandmarkRoute::through_critic(
+            self.embeddings.clone(),
+            goal,
+            shortest_paths(&direct, &self.incoming, self.edge_steps),
+            self.edge_steps,
+        ))
     }
 }
 
@@ -166,194 +165,10 @@ fn short_edges(table: &[f32], n: usize, edge_steps: f32) -> Vec<Vec<(usize, f32)
     incoming
 }
 
-/// Per landmark, the shortest path to the goal (infinite where there is none), given each
-/// landmark's straight estimate to the goal (`direct`) and the graph's edges.
-pub(super) fn shortest_paths(
-    direct: &[f32],
-    incoming: &[Vec<(usize, f32)>],
-    edge_steps: f32,
-) -> Vec<f32> {
-    // Edges into the goal: the short ones, or the shortest when none is short (a goal unlike
-    // every landmark still gets a way in).
-    let reach = edge_steps.max(direct.iter().copied().fold(f32::INFINITY, f32::min));
-    let mut to_goal = vec![f32::INFINITY; direct.len()];
-    let mut queue = BinaryHeap::new();
-    for (i, &s) in direct.iter().enumerate() {
-        if s <= reach {
-            to_goal[i] = s;
-            queue.push(Reverse((s.to_bits(), i)));
-        }
-    }
-    // Dijkstra towards the goal over the reversed edges (non-negative floats order like their
-    // bit patterns).
-    while let Some(Reverse((bits, j))) = queue.pop() {
-        let d = f32::from_bits(bits);
-        if d > to_goal[j] {
-            continue;
-        }
-        for &(i, s) in &incoming[j] {
-            if d + s < to_goal[i] {
-                to_goal[i] = d + s;
-                queue.push(Reverse(((d + s).to_bits(), i)));
-            }
-        }
-    }
-    to_goal
-}
-
-/// Steps from one state to the goal: `straight` is its straight estimate, `hops` its estimates
-/// to every landmark. Straight to the goal when that is within one edge, else one hop to a
-/// landmark within one edge (the nearest when none is) and on along the shortest path; the
-/// straight estimate when no landmark leads to the goal.
-fn route_steps(straight: f32, hops: &[f32], to_goal: &[f32], edge_steps: f32) -> f32 {
-    let nearest = hops.iter().copied().fold(f32::INFINITY, f32::min);
-    let reach = edge_steps.max(nearest);
-    let through = hops
-        .iter()
-        .zip(to_goal)
-        .filter(|(hop, _)| **hop <= reach)
-        .map(|(hop, rest)| hop + rest)
-        .fold(f32::INFINITY, f32::min);
-    if straight <= edge_steps {
-        straight.min(through)
-    } else if through.is_finite() {
-        through
-    } else {
-        straight
-    }
-}
-
-/// Steps to one goal through a graph of seen frames: the critic's landmark graph
-/// ([`LandmarkGraph::route`]) or the recorded exploration
-/// ([`ReplayGraph::route`](super::ReplayGraph::route)).
-pub struct LandmarkRoute {
-    hops: Hops,
-    /// Per node, the shortest path to the goal (infinite when there is none).
-    to_goal: Vec<f32>,
-    /// The longest hop onto the graph (and the longest edge), in steps.
-    edge_steps: f32,
-}
-
-/// How a latent's hop onto a route's nodes is measured.
-enum Hops {
-    /// The critic's estimate between embeddings.
-    Critic {
-        /// The critic's embedding of each landmark, `[n, embedding]`.
-        embeddings: Tensor<2>,
-        /// The goal's embedding, `[1, embedding]`.
-        goal: Tensor<2>,
-    },
-    /// Latent distance in typical recorded steps, the episode context left out.
-    Latent {
-        /// Each node's latent without the context, `[n, latent_dim - skip]`.
-        nodes: Tensor<2>,
-        /// The goal's latent without the context, `[1, latent_dim - skip]`.
-        goal: Tensor<2>,
-        /// Leading context dimensions to leave out of a query latent.
-        skip: usize,
-        /// Latent distance of one recorded step.
-        step: f32,
-    },
-}
-
-impl LandmarkRoute {
-    /// A route whose hops are latent distances (see [`ReplayGraph`](super::ReplayGraph)).
-    pub(super) fn through_frames(
-        nodes: Tensor<2>,
-        goal: Tensor<2>,
-        to_goal: Vec<f32>,
-        skip: usize,
-        step: f32,
-        hop_steps: f32,
-    ) -> Self {
-        Self {
-            hops: Hops::Latent {
-                nodes,
-                goal,
-                skip,
-                step,
-            },
-            to_goal,
-            edge_steps: hop_steps,
-        }
-    }
-
-    /// Steps from each latent to the goal through the graph (see `route_steps`: one hop onto
-    /// the graph, then its shortest path; straight when the goal is within one hop). A
-    /// critic's route measures with `critic`; a recorded-frames route needs none.
-    ///
-    /// # Shapes
-    /// - `latents`: `[batch, latent_dim]` → `batch` values (none for a critic route without a
-    ///   critic embedding, which no route is built for)
-    pub fn steps(&self, critic: &Critic, latents: Tensor<2>) -> Vec<f32> {
-        let (direct, hops) = match &self.hops {
-            Hops::Latent { .. } => return self.steps_through_frames(latents),
-            Hops::Critic { embeddings, goal } => {
-                let Some(embedded) = critic.embedding(latents) else {
-                    return Vec::new();
-                };
-                match (
-                    critic.embedded_steps(embedded.clone(), goal.clone()),
-                    critic.embedded_steps(embedded, embeddings.clone()),
-                ) {
-                    (Some(direct), Some(hops)) => (to_vec(direct), to_vec(hops)),
-                    _ => return Vec::new(),
-                }
-            }
-        };
-        self.combine(&direct, &hops)
-    }
-
-    /// [`steps`](Self::steps) of a recorded-frames route (empty for a critic's route).
-    pub fn steps_through_frames(&self, latents: Tensor<2>) -> Vec<f32> {
-        let Hops::Latent {
-            nodes,
-            goal,
-            skip,
-            step,
-        } = &self.hops
-        else {
-            return Vec::new();
-        };
-        let [_, d] = latents.dims();
-        let latents = latents.narrow(1, *skip, d - skip);
-        let direct = super::replay_graph::steps_between(latents.clone(), goal.clone(), *step);
-        let hops = super::replay_graph::steps_between(latents, nodes.clone(), *step);
-        self.combine(&direct, &hops)
-    }
-
-    fn combine(&self, direct: &[f32], hops: &[f32]) -> Vec<f32> {
-        let n = self.to_goal.len();
-        direct
-            .iter()
-            .zip(hops.chunks(n))
-            .map(|(&straight, row)| route_steps(straight, row, &self.to_goal, self.edge_steps))
-            .collect()
-    }
-}
-
-/// Writes `value` to `path` as postcard bytes.
-pub(super) fn save_postcard<T: Serialize>(value: &T, path: &Path) -> Result<(), String> {
-    let bytes = postcard::to_allocvec(value).map_err(|e| e.to_string())?;
-    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Reads what [`save_postcard`] wrote; `what` names the expected content in the error.
-pub(super) fn load_postcard<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &str,
-) -> Result<T, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    postcard::from_bytes(&bytes).map_err(|e| format!("{}: not {what}: {e}", path.display()))
-}
-
-fn to_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().try_to_vec::<f32>().unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{route_steps, short_edges, shortest_paths};
+    use super::short_edges;
+    use crate::plan::graph::route::{route_steps, shortest_paths};
 
     /// A U-shaped corridor of unit steps: up the left arm, across the top, down the right arm.
     /// The straight (Euclidean) estimate cuts across the 2-step gap between the arms, as a

@@ -3,66 +3,15 @@
 //! exploration (as the guardrail is trained on its hazard flags). The planner then scores
 //! imagined latents with push's cost-to-go ([`sim::push_cost_to_go`]) between the poses read
 //! off them and the pose read off the goal image's latent.
-//!
-//! Why not the critic: on push, exploration almost never carries the block to a given pose, so
-//! a steps-to-goal critic learned from it ranked plans no better than chance (cost ρ 0.03,
-//! README, Planning) and even the true simulator needs a cost that draws the pusher behind the
-//! block before the block's pose error moves at all.
 
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sim::PlanarPose;
 
+use super::trainer::SmallTrainer;
 use crate::model::PROPRIO_DIM;
-
-/// Numbers the readout predicts per latent: pusher `x, y`, object `x, y, cos yaw, sin yaw`.
-pub const POSE_DIM: usize = 6;
-
-/// The planar poses a latent shows.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PushPoses {
-    /// The pusher's position in metres.
-    pub agent: [f32; 2],
-    /// The pushed object's pose.
-    pub object: PlanarPose,
-}
-
-impl PushPoses {
-    /// The true poses in `world` (push tasks only).
-    pub fn of(world: &sim::World) -> Option<Self> {
-        let p = world.agent_position();
-        Some(Self {
-            agent: [p[0], p[1]],
-            object: world.object_pose()?,
-        })
-    }
-
-    /// The readout's target for these poses.
-    pub fn to_target(&self) -> [f32; POSE_DIM] {
-        let (sin, cos) = self.object.yaw.sin_cos();
-        [
-            self.agent[0],
-            self.agent[1],
-            self.object.position[0],
-            self.object.position[1],
-            cos,
-            sin,
-        ]
-    }
-
-    /// The poses a readout output says (the yaw from its cosine and sine, unnormalised).
-    pub fn from_output(output: &[f32]) -> Self {
-        Self {
-            agent: [output[0], output[1]],
-            object: PlanarPose {
-                position: [output[2], output[3]],
-                yaw: output[5].atan2(output[4]),
-            },
-        }
-    }
-}
+use crate::plan::numeric::{median, to_vec};
+use crate::plan::poses::{POSE_DIM, PushPoses, path_costs};
 
 /// A small MLP from a latent to [`PushPoses`].
 #[derive(Config, Debug)]
@@ -83,6 +32,11 @@ pub struct PoseReadoutConfig {
 }
 
 /// Reads [`PushPoses`] off latents.
+///
+/// Why not the critic: on push, exploration almost never carries the block to a given pose, so
+/// a steps-to-goal critic learned from it ranked plans no better than chance (cost ρ 0.03,
+/// README, Planning) and even the true simulator needs a cost that draws the pusher behind the
+/// block before the block's pose error moves at all.
 #[derive(Module, Debug)]
 pub struct PoseReadout {
     fc1: Linear,
@@ -135,12 +89,7 @@ impl PoseReadout {
     /// # Shapes
     /// - `latent`: `[batch, latent_dim]` → `batch` poses
     pub fn poses(&self, latent: Tensor<2>) -> Vec<PushPoses> {
-        let values = self
-            .forward(latent)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        values
+        to_vec(self.forward(latent))
             .chunks_exact(POSE_DIM)
             .map(PushPoses::from_output)
             .collect()
@@ -170,32 +119,6 @@ impl PoseReadout {
     }
 }
 
-/// Push's cost-to-go ([`sim::push_cost_to_go`]) of every imagined step towards `goal`, summed
-/// as the oracle sums the true one: 0.1 per step and 1 more at the last.
-///
-/// # Shapes
-/// - `poses`: `samples · horizon` poses, sample-major → one cost per sample
-pub fn path_costs(
-    poses: &[PushPoses],
-    horizon: usize,
-    goal: &PushPoses,
-    object_radius: f32,
-) -> Vec<f32> {
-    poses
-        .chunks(horizon.max(1))
-        .map(|path| {
-            let last = path.len().saturating_sub(1);
-            path.iter()
-                .enumerate()
-                .map(|(t, p)| {
-                    let c = sim::push_cost_to_go(p.agent, p.object, goal.object, object_radius);
-                    if t == last { 1.1 * c } else { 0.1 * c }
-                })
-                .sum()
-        })
-        .collect()
-}
-
 /// How well a readout reads held-out latents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PoseReadoutReport {
@@ -214,48 +137,33 @@ pub struct PoseReadoutReport {
 /// Trains a [`PoseReadout`] with mean squared error on latents and their true poses.
 pub struct PoseReadoutTrainer {
     config: PoseReadoutConfig,
-    device: Device,
-    readout: PoseReadout,
-    optimizer: ModuleOptimizer,
+    trainer: SmallTrainer<PoseReadout>,
 }
 
 impl PoseReadoutTrainer {
     /// A fresh readout on `device` (made autodiff).
     pub fn new(config: PoseReadoutConfig, device: &Device) -> Self {
-        let device = device.clone().autodiff();
-        let readout = config.init(&device);
-        Self {
-            config,
-            device,
-            readout,
-            optimizer: AdamWConfig::new().init(),
-        }
+        let trainer = SmallTrainer::new(device, |device| config.init(device));
+        Self { config, trainer }
     }
 
     /// One step on `latents` (`[n · latent_dim]`) and `targets` (`[n · POSE_DIM]`); returns
     /// the loss.
     pub fn train_step(&mut self, latents: &[f32], targets: &[f32], learning_rate: f64) -> f32 {
         let n = targets.len() / POSE_DIM;
+        let device = self.trainer.device();
         let z = Tensor::<2>::from_data(
             TensorData::new(latents.to_vec(), [n, self.config.latent_dim]),
-            &self.device,
+            device,
         );
-        let y = Tensor::<2>::from_data(
-            TensorData::new(targets.to_vec(), [n, POSE_DIM]),
-            &self.device,
-        );
-        let loss = (self.readout.forward(z) - y).powi_scalar(2).mean();
-        let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.readout);
-        self.readout = self
-            .optimizer
-            .step(learning_rate, self.readout.clone(), grads);
-        value
+        let y = Tensor::<2>::from_data(TensorData::new(targets.to_vec(), [n, POSE_DIM]), device);
+        let loss = (self.trainer.module().forward(z) - y).powi_scalar(2).mean();
+        self.trainer.step(loss, learning_rate)
     }
 
     /// An inference copy of the readout.
     pub fn readout(&self) -> PoseReadout {
-        self.readout.valid()
+        self.trainer.valid()
     }
 }
 
@@ -271,36 +179,19 @@ pub fn readout_errors(
     let z = Tensor::<2>::from_data(TensorData::new(latents.to_vec(), [n, latent_dim]), device);
     let read = readout.poses(z);
     let distance = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+    // The median over frames of one error; NaN without frames.
+    let error = |of: &dyn Fn(&PushPoses, &PushPoses) -> f32| {
+        median(read.iter().zip(truth).map(|(r, t)| of(r, t)).collect()).unwrap_or(f32::NAN)
+    };
     (
-        median(
-            read.iter()
-                .zip(truth)
-                .map(|(r, t)| distance(r.agent, t.agent))
-                .collect(),
-        ),
-        median(
-            read.iter()
-                .zip(truth)
-                .map(|(r, t)| distance(r.object.position, t.object.position))
-                .collect(),
-        ),
-        median(
-            read.iter()
-                .zip(truth)
-                .map(|(r, t)| {
-                    sim::wrap_angle(r.object.yaw - t.object.yaw)
-                        .abs()
-                        .to_degrees()
-                })
-                .collect(),
-        ),
+        error(&|r, t| distance(r.agent, t.agent)),
+        error(&|r, t| distance(r.object.position, t.object.position)),
+        error(&|r, t| {
+            sim::wrap_angle(r.object.yaw - t.object.yaw)
+                .abs()
+                .to_degrees()
+        }),
     )
-}
-
-/// The median of `values` (the upper one of an even count); NaN when there are none.
-pub(crate) fn median(mut values: Vec<f32>) -> f32 {
-    values.sort_by(f32::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
 #[cfg(test)]
@@ -308,6 +199,7 @@ mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+    use sim::PlanarPose;
 
     /// Latents that hold the poses plainly (`[agent, object, cos, sin, noise, noise]`), with
     /// poses drawn across a 2 m arena.

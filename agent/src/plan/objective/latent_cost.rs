@@ -1,19 +1,21 @@
 //! The intrinsic cost of planning in the learned model: distance of the imagined latents to the
 //! goal image's latent, summed over the imagined steps with weights, plus an action-magnitude
-//! cost. Summing over all steps rather than the last one only was worth ~8 points of success in
-//! the EB-JEPA ablations (`shared/RESEARCH.md`).
+//! cost; and the imagination itself, one batched rollout of the predictor.
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ActionSequences;
 use crate::model::JepaModel;
+use crate::plan::numeric::to_vec;
+use crate::plan::search::ActionSequences;
 
 /// Weights of the intrinsic cost.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatentCostConfig {
     /// Weight of the squared latent distance at each imagined step, from the first; the last
     /// entry is repeated for longer horizons (default: 0.1 for every step, 1 more at the end).
+    /// Summing over all steps rather than the last one only was worth ~8 points of success in
+    /// the EB-JEPA ablations (`shared/RESEARCH.md`).
     pub step_weights: Vec<f32>,
     /// Weight of the final imagined step's distance, added to its step weight.
     pub final_weight: f32,
@@ -101,7 +103,7 @@ pub fn latent_distance_costs(
     let weights: Vec<f32> = (0..h).map(|t| config.weight(t, h)).collect();
     let weights = Tensor::<3>::from_data(TensorData::new(weights, [1, h, 1]), &device);
     let cost = (distance * weights).sum_dim(1).reshape([s]); // [s]
-    cost.into_data().try_to_vec::<f32>().unwrap_or_default()
+    to_vec(cost)
 }
 
 /// Adds `weight ·` the summed squared actions of each candidate to its cost.

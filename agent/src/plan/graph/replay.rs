@@ -14,8 +14,10 @@ use std::path::Path;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::LatentEpisodes;
-use super::landmarks::{LandmarkRoute, load_postcard, save_postcard, shortest_paths};
+use super::files::{GraphFileError, load_postcard, save_postcard};
+use super::route::{LandmarkRoute, shortest_paths, steps_between};
+use crate::plan::exploration::LatentEpisodes;
+use crate::plan::numeric::to_vec;
 
 /// How a [`ReplayGraph`] is built and searched.
 #[derive(Config, Debug, PartialEq)]
@@ -77,12 +79,12 @@ impl ReplayFrames {
     }
 
     /// Writes the frames to `path` (postcard).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<(), GraphFileError> {
         save_postcard(self, path)
     }
 
     /// Reads what [`save`](Self::save) wrote.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, GraphFileError> {
         let frames: Self = load_postcard(path, "recorded exploration frames")?;
         if frames.latent_dim == 0
             || frames
@@ -90,11 +92,10 @@ impl ReplayFrames {
                 .iter()
                 .any(|e| !e.len().is_multiple_of(frames.latent_dim))
         {
-            return Err(format!(
-                "{}: its numbers do not make latents of {}",
-                path.display(),
-                frames.latent_dim
-            ));
+            return Err(GraphFileError::Frames {
+                path: path.to_owned(),
+                latent_dim: frames.latent_dim,
+            });
         }
         Ok(frames)
     }
@@ -180,7 +181,7 @@ impl ReplayGraph {
     pub fn route(&self, goal: &Tensor<2>) -> Option<LandmarkRoute> {
         let d = self.frames.latent_dim;
         let skip = self.config.context_dims;
-        let goal_latent: Vec<f32> = goal.clone().into_data().try_to_vec::<f32>().ok()?;
+        let goal_latent = to_vec(goal.clone());
         if goal_latent.len() != d {
             return None;
         }
@@ -257,23 +258,6 @@ fn distance(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).powi(2))
         .sum::<f32>()
         .sqrt()
-}
-
-/// Latent distances between every row of `a` and every row of `b`, in typical steps.
-///
-/// # Shapes
-/// - `a`: `[m, width]`, `b`: `[n, width]` → `m · n` values, row-major
-pub(super) fn steps_between(a: Tensor<2>, b: Tensor<2>, step: f32) -> Vec<f32> {
-    let a_sq = a.clone().powf_scalar(2.0).sum_dim(1); // [m, 1]
-    let b_sq = b.clone().powf_scalar(2.0).sum_dim(1).transpose(); // [1, n]
-    let cross = a.matmul(b.transpose()); // [m, n]
-    (a_sq + b_sq - cross.mul_scalar(2.0))
-        .clamp_min(0.0)
-        .sqrt()
-        .div_scalar(step)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -363,7 +347,7 @@ mod tests {
         frames.save(&path).expect("save");
         assert_eq!(ReplayFrames::load(&path).expect("load"), frames);
         std::fs::write(&path, b"not postcard").expect("write");
-        let error = ReplayFrames::load(&path).expect_err("garbage");
+        let error = ReplayFrames::load(&path).expect_err("garbage").to_string();
         assert!(error.contains("replay.bin"), "{error}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -2,31 +2,23 @@
 //! the pushed object, in the poses the pose readout ([`PoseReadout`](super::PoseReadout))
 //! reads off latents. The planner can imagine push in these poses instead of in latents.
 //!
-//! Why: the push plan diagnostic found the planner's wrong choices to be the predictor's
-//! (`kennel eval --plan-diagnostic`: the cost ranked candidates by their real outcomes at
-//! ρ 0.94 and by the imagined ones at −0.27), and the imagined 15-step poses were off by
-//! 14 cm (pusher) and 11 cm (block) even after the refit learned them (README, push), more
-//! than the contact geometry a push depends on (a 6 cm pusher against 10 cm bars). This model
-//! works in the object's own frame (the pusher's offset and the action turned into it), so
+//! It works in the object's own frame (the pusher's offset and the action turned into it), so
 //! one contact learned anywhere in the arena holds everywhere, and it predicts one step's
-//! change of pose, which it can learn from every exploration frame.
-//!
-//! It is trained on the poses the simulator reports during exploration, the same labels the
-//! pose readout is trained on: privileged, and said so in the README. At plan time it sees
-//! only what the readout reads off the current frame's latent.
+//! change of pose, which it can learn from every exploration frame. It is trained on the poses
+//! the simulator reports during exploration, the same labels the pose readout is trained on:
+//! privileged. At plan time it sees only what the readout reads off the current frame's latent.
 
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 use sim::PlanarPose;
 
-use super::ActionSequences;
-use super::cost_models::cosine_decay;
-use super::pose_readout::{POSE_DIM, PushPoses, median};
-use super::predictor_fit::{MOVING_OBJECT_M, MOVING_OBJECT_RAD};
+use super::trainer::SmallTrainer;
+use crate::plan::numeric::{cosine_at, median, to_vec};
+use crate::plan::poses::{MOVING_OBJECT_M, MOVING_OBJECT_RAD, POSE_DIM, PushPoses};
+use crate::plan::search::ActionSequences;
 
 /// Inputs per step: the pusher's offset from the object and the action, both in the object's
 /// frame, then the object's and the pusher's positions in the arena (for the walls).
@@ -70,6 +62,12 @@ impl PoseDynamicsConfig {
 }
 
 /// Predicts the next [`PushPoses`] from the current ones and an action.
+///
+/// Why: the push plan diagnostic found the planner's wrong choices to be the predictor's
+/// (`kennel eval --plan-diagnostic`: the cost ranked candidates by their real outcomes at
+/// ρ 0.94 and by the imagined ones at −0.27), and the imagined 15-step poses were off by
+/// 14 cm (pusher) and 11 cm (block) even after the refit learned them (README, push), more
+/// than the contact geometry a push depends on (a 6 cm pusher against 10 cm bars).
 #[derive(Module, Debug)]
 pub struct PoseDynamics {
     fc1: Linear,
@@ -103,11 +101,7 @@ impl PoseDynamics {
             .flat_map(|(p, a)| features(p, *a))
             .collect();
         let input = Tensor::<2>::from_data(TensorData::new(features, [n, POSE_FEATURES]), device);
-        let deltas = self
-            .forward(input)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let deltas = to_vec(self.forward(input));
         poses
             .iter()
             .zip(deltas.chunks_exact(DELTA_DIM))
@@ -320,10 +314,10 @@ pub fn fit_pose_dynamics(
     if moving.is_empty() && still.is_empty() {
         return None;
     }
-    let train_device = device.clone().autodiff();
-    train_device.seed(config.seed);
-    let mut model = config.model.init(&train_device);
-    let mut optimizer: ModuleOptimizer = AdamWConfig::new().init();
+    let mut trainer = SmallTrainer::new(device, |device| {
+        device.seed(config.seed);
+        config.model.init(device)
+    });
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     for step in 0..config.steps {
         let mut x = Vec::with_capacity(config.batch * POSE_FEATURES);
@@ -340,17 +334,15 @@ pub fn fit_pose_dynamics(
             y.extend_from_slice(target);
         }
         let n = config.batch;
-        let x = Tensor::<2>::from_data(TensorData::new(x, [n, POSE_FEATURES]), &train_device);
-        let y = Tensor::<2>::from_data(TensorData::new(y, [n, DELTA_DIM]), &train_device);
-        let loss = (model.forward(x) - y).powi_scalar(2).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let rate = config.learning_rate * cosine_decay(step as f64 / config.steps.max(1) as f64);
-        model = optimizer.step(rate, model, grads);
+        let x = Tensor::<2>::from_data(TensorData::new(x, [n, POSE_FEATURES]), trainer.device());
+        let y = Tensor::<2>::from_data(TensorData::new(y, [n, DELTA_DIM]), trainer.device());
+        let loss = (trainer.module().forward(x) - y).powi_scalar(2).mean();
+        trainer.descend(loss, config.learning_rate * cosine_at(step, config.steps));
         if step % 200 == 0 {
             progress(step as f64 / config.steps.max(1) as f64);
         }
     }
-    let model = model.valid();
+    let model = trainer.valid();
     let held_out: Vec<_> = episodes
         .iter()
         .enumerate()
@@ -399,7 +391,7 @@ fn rollout_errors(
             .filter(|i| !only_moving || moved[*i])
             .map(f)
             .collect();
-        median(values)
+        median(values).unwrap_or(f32::NAN)
     };
     let object = |i: usize| distance(imagined[i].object.position, ends[i].object.position);
     let yaw = |i: usize| turn(imagined[i].object.yaw, ends[i].object.yaw);

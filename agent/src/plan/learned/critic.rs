@@ -1,44 +1,42 @@
-//! The trainable part of the cost: a critic that estimates how many steps separate a latent
-//! from a goal latent, learned without rewards from the replay buffer's own trajectories:
-//! pairs of frames `(z_t, z_u)` of one episode labelled with the hindsight time `|u − t|`
-//! (both orders where the agent can walk back), plus a penalty for every step the walk spent
-//! inside a hazard, so the critic prefers the ways round them; pairs from different episodes
-//! labelled "far". Optionally tightened by chaining through a slow target copy,
+//! The steps-to-goal critic: estimates how many steps separate a latent from a goal latent,
+//! learned without rewards from the exploration's own trajectories: pairs of frames
+//! `(z_t, z_u)` of one episode labelled with the hindsight time `|u − t|` (both orders where the
+//! agent can walk back), plus a penalty for every step the walk spent inside a hazard, so the
+//! critic prefers the ways round them; pairs from different episodes labelled "far".
+//! Optionally tightened by chaining through a slow target copy,
 //! `min(label, 1 + V̄(z_t+1, goal))`.
-//!
-//! Measured on a two_rooms checkpoint (`kennel eval`'s cost diagnostic, rank correlation with
-//! the true shortest-path distance, 800 exploration episodes, three seeds each): forward-only
-//! hindsight with chaining and "far" for paths through hazards 0.54–0.61; both orders with
-//! the hazard penalty, no chaining, cosine-decayed learning rate 0.81–0.84. Chaining
-//! (0.80–0.81), a 256-wide critic (0.81–0.83), 20,000 steps (0.77–0.80), "far" at 100 or 400
-//! steps instead of the episode length (0.73–0.76, 0.80–0.81), and shortcuts between frames of
-//! one episode whose latents nearly coincide (0.76–0.78 against 0.74–0.84 without, measured
-//! before the learning-rate decay) did not help.
 //!
 //! With `quasimetric` the critic is instead a distance between embeddings of the two latents
 //! (Euclidean where the agent can walk back; otherwise half Euclidean, half the largest rise,
 //! a quasimetric), fitted as in quasimetric RL (Wang et al. 2023): random pairs are pushed
 //! apart while every recorded step stays about one step long, so the largest distance the
-//! steps allow is the shortest path through them rather than a random walk's time. On the
-//! same two_rooms data: rank correlation 0.75–0.78 (two seeds), success 50% against 44–48%
-//! for the hindsight critic (50 episodes).
+//! steps allow is the shortest path through them rather than a random walk's time.
 //!
-//! Neither form is what holds two_rooms back: a critic regressed on the *true* shortest-path
-//! distance (privileged labels, encoder and imagined latents, rank correlation 0.95–0.97)
-//! planned to only 12–22% on the same model; its agent reaches the door and hovers in it.
-//! The model's prediction of the narrow door, not the cost's ranking, is what limits it.
-//!
-//! Used as the terminal cost of a short plan, it lets the planner see past walls, where raw
-//! latent distance ranked candidate plans no better than chance in the experiment of
-//! `shared/RESEARCH.md` (critic: rank correlation 0.88 with the shortest path, raw latent
-//! distance −0.15).
+//! Used as the terminal cost of a short plan, it lets the planner see past walls.
 
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::RngExt;
 
+use super::trainer::SmallTrainer;
+use crate::plan::numeric::to_vec;
+
 /// A steps-to-goal critic on `[z, z_goal, z − z_goal]`.
+///
+/// The defaults as measured on a two_rooms checkpoint (`kennel eval`'s cost diagnostic, rank
+/// correlation with the true shortest-path distance, 800 exploration episodes, three seeds
+/// each): forward-only hindsight with chaining and "far" for paths through hazards 0.54–0.61;
+/// both orders with the hazard penalty, no chaining, cosine-decayed learning rate 0.81–0.84.
+/// Chaining (0.80–0.81), a 256-wide critic (0.81–0.83), 20,000 steps (0.77–0.80), "far" at 100
+/// or 400 steps instead of the episode length (0.73–0.76, 0.80–0.81), and shortcuts between
+/// frames of one episode whose latents nearly coincide (0.76–0.78 against 0.74–0.84 without,
+/// measured before the learning-rate decay) did not help.
+///
+/// Neither form (hindsight or quasimetric) is what holds two_rooms back: a critic regressed on
+/// the *true* shortest-path distance (privileged labels, encoder and imagined latents, rank
+/// correlation 0.95–0.97) planned to only 12–22% on the same model; its agent reaches the door
+/// and hovers in it. The model's prediction of the narrow door, not the cost's ranking, is
+/// what limits it.
 #[derive(Config, Debug)]
 pub struct CriticConfig {
     /// Size of the latent vector.
@@ -68,7 +66,9 @@ pub struct CriticConfig {
     pub hazard_penalty: f64,
     /// Learn shortest paths instead of hindsight times: a (quasi)metric on embedded latents,
     /// pushed apart on random pairs while every recorded step stays about as long as its cost
-    /// (one step, plus `hazard_penalty` where it touches a hazard, within `slack`).
+    /// (one step, plus `hazard_penalty` where it touches a hazard, within `slack`). On the
+    /// two_rooms data above: rank correlation 0.75–0.78 (two seeds), success 50% against 44–48%
+    /// for the hindsight critic (50 episodes).
     #[config(default = false)]
     pub quasimetric: bool,
     /// Size of the embedding the quasimetric is measured in (16: ρ 0.76 on two_rooms where 64
@@ -88,7 +88,9 @@ pub struct CriticConfig {
     pub dual_rate: f64,
 }
 
-/// Estimates steps to a goal.
+/// Estimates steps to a goal. As a plan's terminal cost it ranked candidate plans by the
+/// shortest path (rank correlation 0.88) where raw latent distance ranked them no better than
+/// chance (−0.15), in the experiment of `shared/RESEARCH.md`.
 #[derive(Module, Debug)]
 pub struct Critic {
     fc1: Linear,
@@ -97,10 +99,22 @@ pub struct Critic {
     activation: Relu,
     #[module(skip)]
     max_steps: f64,
-    /// `None`: a regression head on the pair. `Some(reversible)`: a distance between
-    /// embeddings, symmetric when the agent can walk back.
+    /// What the network's output is.
     #[module(skip)]
-    quasimetric: Option<bool>,
+    head: Head,
+}
+
+/// The two forms of the critic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Head {
+    /// A regression of the normalised distance on the pair `[z, z_goal, z − z_goal]`.
+    Regression,
+    /// An embedding of each latent, the critic being a distance between embeddings: symmetric
+    /// when the agent can walk back (`reversible`), a quasimetric otherwise.
+    Quasimetric {
+        /// The agent can always walk back.
+        reversible: bool,
+    },
 }
 
 impl CriticConfig {
@@ -118,7 +132,13 @@ impl CriticConfig {
             out: LinearConfig::new(self.hidden, outputs).init(device),
             activation: Relu::new(),
             max_steps: self.max_steps,
-            quasimetric: self.quasimetric.then_some(self.reversible),
+            head: if self.quasimetric {
+                Head::Quasimetric {
+                    reversible: self.reversible,
+                }
+            } else {
+                Head::Regression
+            },
         }
     }
 }
@@ -130,7 +150,7 @@ impl Critic {
     /// # Shapes
     /// - `latent`, `goal`: `[batch, latent_dim]` → `[batch]`
     pub fn forward_normalised(&self, latent: Tensor<2>, goal: Tensor<2>) -> Tensor<1> {
-        if let Some(reversible) = self.quasimetric {
+        if let Head::Quasimetric { reversible } = self.head {
             return quasimetric(self.embed(latent), self.embed(goal), reversible);
         }
         let [batch, _] = latent.dims();
@@ -165,7 +185,10 @@ impl Critic {
     /// # Shapes
     /// - `latent`: `[batch, latent_dim]` → `[batch, embedding]`
     pub fn embedding(&self, latent: Tensor<2>) -> Option<Tensor<2>> {
-        self.quasimetric.map(|_| self.embed(latent))
+        match self.head {
+            Head::Quasimetric { .. } => Some(self.embed(latent)),
+            Head::Regression => None,
+        }
     }
 
     /// Estimated steps from every row of `from` to every row of `to`, both embeddings from
@@ -175,7 +198,9 @@ impl Critic {
     /// - `from`: `[m, embedding]`, `to`: `[n, embedding]` → `[m, n]`
     pub fn embedded_steps(&self, from: Tensor<2>, to: Tensor<2>) -> Option<Tensor<2>> {
         let ([m, width], [n, _]) = (from.dims(), to.dims());
-        let reversible = self.quasimetric?;
+        let Head::Quasimetric { reversible } = self.head else {
+            return None;
+        };
         if reversible {
             // |a − b|² = |a|² + |b|² − 2 a·b: one matrix product instead of an `[m · n,
             // embedding]` temporary (the planner measures every candidate against every
@@ -212,13 +237,13 @@ impl Critic {
     /// - `latent`: `[batch, latent_dim]`, `goal`: `[1, latent_dim]` → `[batch]`
     pub fn steps_to(&self, latent: Tensor<2>, goal: Tensor<2>) -> Tensor<1> {
         let [batch, d] = latent.dims();
-        let normalised = match self.quasimetric {
-            Some(reversible) => {
+        let normalised = match self.head {
+            Head::Quasimetric { reversible } => {
                 let goal = self.embed(goal);
                 let width = goal.dims()[1];
                 quasimetric(self.embed(latent), goal.expand([batch, width]), reversible)
             }
-            None => self.forward_normalised(latent, goal.expand([batch, d])),
+            Head::Regression => self.forward_normalised(latent, goal.expand([batch, d])),
         };
         normalised.mul_scalar(self.max_steps)
     }
@@ -380,11 +405,9 @@ impl Trajectories<'_> {
 /// Trains a [`Critic`] with AdamW on hindsight pairs.
 pub struct CriticTrainer {
     config: CriticConfig,
-    device: Device,
-    critic: Critic,
+    trainer: SmallTrainer<Critic>,
     /// Slow copy for the chained labels.
     target: Critic,
-    optimizer: ModuleOptimizer,
     steps: usize,
     /// The quasimetric's Lagrange multiplier on its step constraint.
     multiplier: f64,
@@ -393,15 +416,12 @@ pub struct CriticTrainer {
 impl CriticTrainer {
     /// A fresh critic on `device` (made autodiff).
     pub fn new(config: CriticConfig, device: &Device) -> Self {
-        let device = device.clone().autodiff();
-        let critic = config.init(&device);
-        let target = critic.valid();
+        let trainer = SmallTrainer::new(device, |device| config.init(device));
+        let target = trainer.valid();
         Self {
             config,
-            device,
-            critic,
+            trainer,
             target,
-            optimizer: AdamWConfig::new().init(),
             steps: 0,
             multiplier: 1.0,
         }
@@ -417,19 +437,14 @@ impl CriticTrainer {
             return batch.steps.clone();
         }
         let (n, d) = (batch.steps.len(), self.config.latent_dim);
-        let inference = self.device.clone().inner();
+        let inference = self.trainer.device().clone().inner();
         let next = Tensor::<2>::from_data(
             TensorData::new(batch.next_latents.clone(), [n, d]),
             &inference,
         );
         let goals =
             Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), &inference);
-        let chained: Vec<f32> = self
-            .target
-            .steps(next, goals)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let chained = to_vec(self.target.steps(next, goals));
         (0..batch.steps.len())
             .map(|i| {
                 let k = batch.steps[i];
@@ -449,24 +464,20 @@ impl CriticTrainer {
             return self.quasimetric_step(batch, learning_rate);
         }
         let (n, d) = (batch.steps.len(), self.config.latent_dim);
+        let device = self.trainer.device();
         let latents =
-            Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, d]), &self.device);
-        let goals =
-            Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), &self.device);
+            Tensor::<2>::from_data(TensorData::new(batch.latents.clone(), [n, d]), device);
+        let goals = Tensor::<2>::from_data(TensorData::new(batch.goals.clone(), [n, d]), device);
         let labels = self.labels(batch);
-        let target = Tensor::<1>::from_data(TensorData::new(labels, [n]), &self.device)
+        let target = Tensor::<1>::from_data(TensorData::new(labels, [n]), device)
             .div_scalar(self.config.max_steps);
-        let loss = (self.critic.forward_normalised(latents, goals) - target)
+        let loss = (self.trainer.module().forward_normalised(latents, goals) - target)
             .powi_scalar(2)
             .mean();
-        let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
-        self.critic = self
-            .optimizer
-            .step(learning_rate, self.critic.clone(), grads);
+        let value = self.trainer.step(loss, learning_rate);
         self.steps += 1;
         if self.config.target_every > 0 && self.steps.is_multiple_of(self.config.target_every) {
-            self.target = self.critic.valid();
+            self.target = self.trainer.valid();
         }
         value
     }
@@ -479,17 +490,18 @@ impl CriticTrainer {
     fn quasimetric_step(&mut self, batch: &CriticBatch, learning_rate: f64) -> f32 {
         let (n, d) = (batch.steps.len(), self.config.latent_dim);
         let max = self.config.max_steps;
+        let device = self.trainer.device();
         let tensor = |values: &[f32]| {
-            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [n, d]), &self.device)
+            Tensor::<2>::from_data(TensorData::new(values.to_vec(), [n, d]), device)
         };
         let (latents, next, goals) = (
             tensor(&batch.latents),
             tensor(&batch.next_latents),
             tensor(&batch.goals),
         );
-        let cost = Tensor::<1>::from_data(TensorData::new(batch.steps.clone(), [n]), &self.device);
-        let step = self
-            .critic
+        let cost = Tensor::<1>::from_data(TensorData::new(batch.steps.clone(), [n]), device);
+        let critic = self.trainer.module();
+        let step = critic
             .forward_normalised(latents.clone(), next)
             .mul_scalar(max);
         let excess = burn::tensor::activation::relu(step - cost)
@@ -497,7 +509,7 @@ impl CriticTrainer {
             .mean();
         // Far pairs: push apart, softly saturating at `max_steps` (1 normalised).
         const SHARPNESS: f64 = 20.0;
-        let far = self.critic.forward_normalised(latents, goals);
+        let far = critic.forward_normalised(latents, goals);
         let spread = burn::tensor::activation::softplus(
             far.neg().add_scalar(1.0).mul_scalar(SHARPNESS),
             1.0,
@@ -506,10 +518,7 @@ impl CriticTrainer {
         .div_scalar(SHARPNESS);
         let violation = excess.clone().into_scalar::<f32>();
         let loss = spread + excess.mul_scalar(self.multiplier);
-        let grads = GradientsParams::from_grads(loss.backward(), &self.critic);
-        self.critic = self
-            .optimizer
-            .step(learning_rate, self.critic.clone(), grads);
+        self.trainer.descend(loss, learning_rate);
         // Multiplicative, with the relative violation clipped: the first steps of a fresh
         // network break the constraint by orders of magnitude, and an additive update would
         // leave the multiplier far too large for the rest of the fit.
@@ -524,6 +533,6 @@ impl CriticTrainer {
 
     /// An inference copy of the critic.
     pub fn critic(&self) -> Critic {
-        self.critic.valid()
+        self.trainer.valid()
     }
 }

@@ -1,30 +1,34 @@
-//! Refitting the predictor on a frozen encoder's latents, for planning.
-//!
-//! The learner trains encoder and predictor together from pixels; in `kennel demo`'s ten
-//! minutes it takes about a thousand steps, most of each going into the convolutional
-//! encoder. The plan diagnostic (`kennel eval --plan-diagnostic`) found that the planner's
-//! wrong choices near two_rooms' divider are the predictor's: the goal cost ranks candidate
-//! plans by their real outcomes almost like the truth (Spearman ρ 0.89–0.92), and by what the
-//! predictor imagines far worse (0.43–0.69). Once the encoder is fixed, the predictor is a
-//! small network on 64-number latents, and the exploration the critic is fitted on (800
-//! episodes, ~150,000 frames) is already encoded: thousands of steps on it, with rollouts as
-//! long as the planner imagines, take about a minute. Only the predictor changes, so the
-//! critic, guardrail and replay graph (all fitted on the encoder's latents) stay valid.
+//! Refitting the predictor on a frozen encoder's latents, for planning: the exploration the
+//! critic is fitted on is already encoded, so the predictor (a small network on the latents)
+//! can be fitted on it alone, with open-loop rollouts as long as the planner imagines. Only the
+//! predictor changes, so the critic, guardrail and replay graph (all fitted on the encoder's
+//! latents) stay valid.
 
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::cost_models::{LatentEpisodes, cosine_decay};
-use super::pose_readout::{POSE_DIM, PoseReadout};
+use super::pose_readout::PoseReadout;
+use super::trainer::SmallTrainer;
 use crate::model::Predictor;
+use crate::plan::exploration::LatentEpisodes;
+use crate::plan::numeric::{cosine_at, median};
+use crate::plan::poses::{MOVING_OBJECT_M, MOVING_OBJECT_RAD, POSE_DIM};
 
 /// How the predictor is refitted.
+///
+/// Why refit: the learner trains encoder and predictor together from pixels; in `kennel demo`'s
+/// ten minutes it takes about a thousand steps, most of each going into the convolutional
+/// encoder. The plan diagnostic (`kennel eval --plan-diagnostic`) found that the planner's
+/// wrong choices near two_rooms' divider are the predictor's: the goal cost ranks candidate
+/// plans by their real outcomes almost like the truth (Spearman ρ 0.89–0.92), and by what the
+/// predictor imagines far worse (0.43–0.69). On the encoded exploration (800 episodes,
+/// ~150,000 frames of 64-number latents), thousands of steps take about a minute.
 #[derive(Config, Debug)]
 pub struct PredictorFitConfig {
     /// Optimiser steps (0: the learner's predictor is kept).
@@ -61,10 +65,42 @@ pub struct PredictorFitConfig {
     pub moving_share: Option<f64>,
 }
 
-/// The object's displacement over a window above which it counts as moving, in metres.
-pub const MOVING_OBJECT_M: f32 = 0.02;
-/// The object's turn over a window above which it counts as moving, in radians (3°).
-pub const MOVING_OBJECT_RAD: f32 = 0.052;
+/// Why the predictor could not be refitted.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictorFitError {
+    /// Some episodes of the encoded exploration have no actions (encoded before actions were
+    /// kept).
+    #[error(
+        "the encoded exploration has actions for {with_actions} of its {episodes} episodes; encode it again to refit the predictor"
+    )]
+    MissingActions {
+        /// Episodes with actions.
+        with_actions: usize,
+        /// Episodes.
+        episodes: usize,
+    },
+    /// The encoded exploration is empty.
+    #[error("the encoded exploration holds no frame")]
+    NoFrames,
+    /// No episode is long enough for one window of the loss.
+    #[error("no exploration episode is longer than the refit's rollout of {rollout_steps} steps")]
+    ShortEpisodes {
+        /// The rollout's length.
+        rollout_steps: usize,
+    },
+    /// The loss stopped being finite.
+    #[error(
+        "the predictor's refit diverged at step {step} of {steps} (loss {loss}); look for non-finite latents in the encoded exploration (a diverged checkpoint), or plan with the learner's predictor (--predictor-fit-steps 0)"
+    )]
+    Diverged {
+        /// The step it diverged at.
+        step: usize,
+        /// Steps asked for.
+        steps: usize,
+        /// The loss there.
+        loss: f32,
+    },
+}
 
 /// How far the poses read off an open-loop rollout's last latent are from the true poses,
 /// on held-out windows (push tasks): what the planner's cost sees of an imagined push.
@@ -223,16 +259,7 @@ fn free_speed(data: &LatentEpisodes) -> f32 {
             }
         }
     }
-    median(ratios) as f32
-}
-
-/// The median of `values` (0 when empty).
-fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    median(ratios).unwrap_or(0.0) as f32
 }
 
 /// [`ImaginedPoseErrors`] of the rollouts `imagined` (`[n, k, d]`) over `windows`, read by
@@ -284,6 +311,8 @@ fn imagined_pose_errors(
             moving_yaw.push(y);
         }
     }
+    // No windows of a kind: 0.
+    let median = |values: Vec<f64>| median(values).unwrap_or(0.0);
     Some(ImaginedPoseErrors {
         agent_m: median(agent),
         object_m: median(object),
@@ -348,18 +377,17 @@ pub fn fit_predictor(
     readout: Option<&PoseReadout>,
     device: &Device,
     progress: &mut dyn FnMut(f64),
-) -> Result<(Predictor, PredictorFitReport), String> {
+) -> Result<(Predictor, PredictorFitReport), PredictorFitError> {
     let started = Instant::now();
     let k = config.rollout_steps.max(1);
     if data.actions.len() != data.latents.len() {
-        return Err(format!(
-            "the encoded exploration has actions for {} of its {} episodes; encode it again to refit the predictor",
-            data.actions.len(),
-            data.latents.len()
-        ));
+        return Err(PredictorFitError::MissingActions {
+            with_actions: data.actions.len(),
+            episodes: data.latents.len(),
+        });
     }
     let Some(d) = data.latents.iter().flatten().next().map(Vec::len) else {
-        return Err("the encoded exploration holds no frame".to_owned());
+        return Err(PredictorFitError::NoFrames);
     };
     let episodes = data.latents.len();
     let held =
@@ -380,9 +408,7 @@ pub fn fit_predictor(
         Vec::new()
     };
     if train.is_empty() {
-        return Err(format!(
-            "no exploration episode is longer than the refit's rollout of {k} steps"
-        ));
+        return Err(PredictorFitError::ShortEpisodes { rollout_steps: k });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     // A fixed sample of held-out windows, measured before and after.
@@ -396,13 +422,17 @@ pub fn fit_predictor(
     let (before, poses_before) =
         held_out_errors(predictor, readout, &held_out, (k, d, speed), device);
 
-    let autodiff = device.clone().autodiff();
-    let mut trained = predictor.clone().to_device(&autodiff).train();
-    // The readout stays as fitted: the pose loss moves only the predictor.
-    let tracked_readout = readout.map(|r| r.clone().to_device(&autodiff).no_grad());
-    let mut optimizer = AdamWConfig::new()
+    let optimizer = AdamWConfig::new()
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
         .init();
+    let mut trainer = SmallTrainer::with_optimizer(
+        device,
+        |autodiff| predictor.clone().to_device(autodiff).train(),
+        optimizer,
+    );
+    let autodiff = trainer.device().clone();
+    // The readout stays as fitted: the pose loss moves only the predictor.
+    let tracked_readout = readout.map(|r| r.clone().to_device(&autodiff).no_grad());
     for step in 0..config.steps {
         let moving_picks = if moving.is_empty() {
             0
@@ -436,6 +466,7 @@ pub fn fit_predictor(
             1,
         )
         .reshape([n * k, d]);
+        let trained = trainer.module();
         let one_step = (trained.forward(current, actions.clone().reshape([n * k, 2]))
             - targets.clone().reshape([n * k, d]))
         .powi_scalar(2)
@@ -457,19 +488,18 @@ pub fn fit_predictor(
         }
         let value = loss.clone().into_scalar::<f32>();
         if !value.is_finite() {
-            return Err(format!(
-                "the predictor's refit diverged at step {step} of {} (loss {value}); look for non-finite latents in the encoded exploration (a diverged checkpoint), or plan with the learner's predictor (--predictor-fit-steps 0)",
-                config.steps
-            ));
+            return Err(PredictorFitError::Diverged {
+                step,
+                steps: config.steps,
+                loss: value,
+            });
         }
-        let lr = config.learning_rate * cosine_decay(step as f64 / config.steps.max(1) as f64);
-        let grads = GradientsParams::from_grads(loss.backward(), &trained);
-        trained = optimizer.step(lr, trained, grads);
+        trainer.descend(loss, config.learning_rate * cosine_at(step, config.steps));
         if step % 50 == 0 {
             progress(step as f64 / config.steps.max(1) as f64);
         }
     }
-    let refitted = trained.valid();
+    let refitted = trainer.valid();
     let (after, poses_after) =
         held_out_errors(&refitted, readout, &held_out, (k, d, speed), device);
     progress(1.0);
@@ -687,37 +717,37 @@ mod tests {
 
     #[test]
     fn exploration_without_actions_is_refused() {
-        let device = Device::flex();
         let mut data = walled_room(4, 2);
         data.actions.clear();
-        let error = fit_predictor(
+        let error = refit_error(&data, &PredictorFitConfig::new().with_steps(1));
+        assert!(error.contains("encode it again"), "{error}");
+    }
+
+    /// Why the refit of a small predictor on `data` fails.
+    fn refit_error(data: &LatentEpisodes, config: &PredictorFitConfig) -> String {
+        let device = Device::flex();
+        fit_predictor(
             &small_predictor(&device),
-            &data,
-            &PredictorFitConfig::new().with_steps(1),
+            data,
+            config,
             None,
             &device,
             &mut |_| {},
         )
-        .expect_err("no actions");
-        assert!(error.contains("encode it again"), "{error}");
+        .expect_err("the refit should fail")
+        .to_string()
     }
 
     #[test]
     fn a_non_finite_loss_is_an_error_not_a_predictor() {
-        let device = Device::flex();
         let mut data = walled_room(4, 2);
         for frame in data.latents.iter_mut().flatten() {
             frame[0] = f32::NAN;
         }
-        let error = fit_predictor(
-            &small_predictor(&device),
+        let error = refit_error(
             &data,
             &PredictorFitConfig::new().with_steps(5).with_batch(4),
-            None,
-            &device,
-            &mut |_| {},
-        )
-        .expect_err("NaN latents");
+        );
         assert!(error.contains("diverged at step 0"), "{error}");
     }
 

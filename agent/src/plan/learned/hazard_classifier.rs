@@ -6,8 +6,10 @@
 
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+
+use super::trainer::SmallTrainer;
+use crate::plan::numeric::to_vec;
 
 /// A classifier of "the agent is in a hazard" from a latent.
 #[derive(Config, Debug)]
@@ -109,8 +111,7 @@ impl HazardClassifier {
         let p = burn::tensor::activation::sigmoid(
             self.logits(imagined.reshape([samples * horizon, d])),
         );
-        let values = p.into_data().try_to_vec::<f32>().unwrap_or_default();
-        (values, horizon.max(1))
+        (to_vec(p), horizon.max(1))
     }
 
     /// Each candidate plan's risk: the highest ratio, over its imagined steps, of the
@@ -148,47 +149,35 @@ impl HazardClassifier {
 /// Trains a [`HazardClassifier`] on latents labelled by the simulator's hazard flags.
 pub struct HazardClassifierTrainer {
     config: HazardClassifierConfig,
-    device: Device,
-    classifier: HazardClassifier,
-    optimizer: ModuleOptimizer,
+    trainer: SmallTrainer<HazardClassifier>,
 }
 
 impl HazardClassifierTrainer {
     /// A fresh classifier on `device` (made autodiff).
     pub fn new(config: HazardClassifierConfig, device: &Device) -> Self {
-        let device = device.clone().autodiff();
-        let classifier = config.init(&device);
-        Self {
-            config,
-            device,
-            classifier,
-            optimizer: AdamWConfig::new().init(),
-        }
+        let trainer = SmallTrainer::new(device, |device| config.init(device));
+        Self { config, trainer }
     }
 
     /// One step of binary cross-entropy on `latents` (`[n · latent_dim]`) and their flags.
     pub fn train_step(&mut self, latents: &[f32], in_hazard: &[bool], learning_rate: f64) -> f32 {
         let n = in_hazard.len();
+        let device = self.trainer.device();
         let z = Tensor::<2>::from_data(
             TensorData::new(latents.to_vec(), [n, self.config.latent_dim]),
-            &self.device,
+            device,
         );
         let labels: Vec<i32> = in_hazard.iter().map(|h| i32::from(*h)).collect();
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
         let loss = BinaryCrossEntropyLossConfig::new()
             .with_logits(true)
-            .init(&self.device)
-            .forward(self.classifier.logits(z), labels);
-        let value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.classifier);
-        self.classifier = self
-            .optimizer
-            .step(learning_rate, self.classifier.clone(), grads);
-        value
+            .init(device)
+            .forward(self.trainer.module().logits(z), labels);
+        self.trainer.step(loss, learning_rate)
     }
 
     /// An inference copy of the classifier.
     pub fn classifier(&self) -> HazardClassifier {
-        self.classifier.valid()
+        self.trainer.valid()
     }
 }
