@@ -110,14 +110,16 @@ fn main() -> Result<()> {
 
 /// The fit's configuration with the options' changes.
 fn fit_config(spec: &WorldSpec, model: &JepaModel, options: &Options) -> Result<CostModelsConfig> {
-    let mut config = CostModelsConfig::for_world(
+    let config = CostModelsConfig::for_world(
         spec,
         model.encoder.latent_dim(),
         model.encoder.proprio_dims(),
-    )
-    .with_critic_steps(options.get("steps", 10_000)?)
-    .with_seed(options.get("seed", 1000)?)
-    .with_learning_rate(options.get("lr", 1e-3)?);
+    );
+    let mut config = config
+        .clone()
+        .with_critic_steps(options.get("steps", config.critic_steps)?)
+        .with_seed(options.get("seed", 1000)?)
+        .with_learning_rate(options.get("lr", 1e-3)?);
     let c = config.critic.clone();
     config.critic = c
         .clone()

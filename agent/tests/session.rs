@@ -102,7 +102,10 @@ fn a_session_pauses_takes_the_wheel_and_goals_and_stops() {
             Event::Decision(d) => Some(d.clone()),
             _ => None,
         });
-        assert!(decision.teleop && decision.taken == [1.0, 0.0], "{decision:?}");
+        assert!(
+            decision.teleop && decision.taken == [1.0, 0.0],
+            "{decision:?}"
+        );
         let agent = wait_for(&session, minute, &mut seen, |e| match e {
             Event::Frame { agent, .. } => Some(*agent),
             _ => None,
@@ -110,7 +113,10 @@ fn a_session_pauses_takes_the_wheel_and_goals_and_stops() {
         positions.push(agent);
     }
     let moved = positions[5][0] - positions[0][0];
-    assert!(moved > 0.05, "driven +x, the agent moved {moved} m: {positions:?}");
+    assert!(
+        moved > 0.05,
+        "driven +x, the agent moved {moved} m: {positions:?}"
+    );
 
     // A goal set by hand: its goal image is rendered and sent.
     let goal = Goal {
@@ -138,8 +144,13 @@ fn a_session_pauses_takes_the_wheel_and_goals_and_stops() {
     assert!(why.contains("outside the arena"), "{why}");
 
     assert!(session.send(Command::Stop));
-    let report = session.join_with(&mut |_| {}).expect("the session ends cleanly");
-    assert!(report.final_result.is_none(), "a stopped session skips its evaluation");
+    let report = session
+        .join_with(&mut |_| {})
+        .expect("the session ends cleanly");
+    assert!(
+        report.final_result.is_none(),
+        "a stopped session skips its evaluation"
+    );
     assert!(
         report.learner.checkpoint.is_dir(),
         "the learner wrote its final checkpoint"

@@ -1,9 +1,8 @@
 //! The inverse-dynamics head: which action led from one latent to the next?
 //!
 //! Without it, VICReg can satisfy its variance term with features that never change within an
-//! episode (the door's position) and ignore the agent: PLDM (Sobal et al. 2025, arXiv
-//! 2502.14819) collapsed to 1% success without it, and a 10-minute run here collapsed onto the
-//! door with weight 1 but learned the agent's position with weight 10.
+//! episode (the door's position) and ignore the agent (PLDM, Sobal et al. 2025, arXiv
+//! 2502.14819; measured here in docs/results/learner.md).
 
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::prelude::*;

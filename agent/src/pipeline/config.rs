@@ -121,7 +121,7 @@ impl Default for PlanningConfig {
             deadline_ms: 20.0,
             fit_episodes: 800,
             critic_step_weight: 0.1,
-            critic_steps: 10_000,
+            critic_steps: CostModelsConfig::new().critic_steps,
             practice_critic_steps: 1_500,
             critic: CriticKind::Quasimetric,
             diagnostic_episodes: 400,

@@ -22,15 +22,16 @@ use crate::pipeline::{
     fit_cost_models, one_thread_pool, run_eval_table,
 };
 use crate::plan::{
-    ActionSequences, CostModels, LabelledEpisode, LatentEpisodes, collect_exploration, imagine,
+    ActionSequences, CostModels, HazardClassifier, LabelledEpisode, LatentEpisodes,
+    collect_exploration, imagine,
 };
 use crate::probe::RidgeProbe;
-use nalgebra::DMatrix;
 use crate::train::{
     Learner, LearnerConfig, LearnerControl, LearnerEvent, LearnerLockstep, LearnerSummary, Trainer,
     load_model,
 };
 use crate::{Episode, ReplayBuffer};
+use nalgebra::DMatrix;
 
 /// How a session went.
 pub struct SessionReport {
@@ -84,6 +85,200 @@ struct ActorModels {
     fitted_at: Instant,
 }
 
+impl ActorModels {
+    /// The guardrail to plan with (`on` false: none).
+    fn guardrail(&self, on: bool) -> Option<&HazardClassifier> {
+        self.cost.guardrail.as_ref().filter(|_| on)
+    }
+}
+
+/// One practice episode in progress: its world, the planner acting in it and what it did.
+struct PracticeEpisode<'m> {
+    models: &'m ActorModels,
+    device: Device,
+    env: Env,
+    seed: u64,
+    obs: sim::Observation,
+    goal_frame: sim::Frame,
+    policy: LearnedPolicy<'m>,
+    planner: EpisodePlanner<'m>,
+    /// Wall time of one env step, and whether decisions must fit in it.
+    period: Duration,
+    realtime: bool,
+    /// The newest plan the search finished in time, and how many of its actions were taken.
+    last_plan: Option<(Vec<f32>, usize)>,
+    /// The episode as the learner will get it.
+    record: Episode,
+    outcome: EpisodeOutcome,
+}
+
+impl<'m> PracticeEpisode<'m> {
+    /// Resets to episode `seed` of `spec` and plans towards its goal with `models`.
+    fn start(
+        models: &'m ActorModels,
+        spec: &Arc<WorldSpec>,
+        seed: u64,
+        planning: &PlanningConfig,
+        clock: Clock,
+        device: &Device,
+        pool: &rayon::ThreadPool,
+    ) -> Result<Self, SessionError> {
+        let mut env = Env::new(Arc::clone(spec));
+        let (obs, _) = env.reset(seed)?;
+        let goal_frame = env.render_goal()?;
+        let period = step_period(spec);
+        let realtime = clock == Clock::RealTime;
+        let mut planner = planning.planner(spec)?;
+        if realtime {
+            // Planning must fit in a step of the world's time.
+            planner.deadline = Some(planner.deadline.map_or(period, |d| d.min(period)));
+        }
+        let policy = LearnedPolicy {
+            model: &models.model,
+            planner,
+            cost: planning.cost(),
+            critic: Some(&models.cost.critic),
+            guardrail: models.cost.guardrail.as_ref(),
+            landmarks: models.graphs.landmarks.as_ref(),
+            replay: models.graphs.replay.as_ref(),
+            pose_readout: models.cost.pose_readout.as_ref(),
+            pose_dynamics: models.cost.pose_dynamics.as_ref(),
+        };
+        let planner =
+            pool.install(|| EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, device))?;
+        let record = Episode {
+            env_id: PRACTICE_ENV,
+            seed,
+            frames: obs.rgb.rgb.clone(),
+            actions: Vec::new(),
+            states: obs.state.clone(),
+            finished: true,
+        };
+        Ok(Self {
+            models,
+            device: device.clone(),
+            env,
+            seed,
+            obs,
+            goal_frame,
+            policy,
+            planner,
+            period,
+            realtime,
+            last_plan: None,
+            record,
+            outcome: EpisodeOutcome {
+                minutes: 0.0,
+                weights_step: models.step,
+                success: false,
+                hazard_entries: 0,
+                steps: 0,
+                missed_deadlines: 0,
+                teleop_steps: 0,
+                handed_to_learner: false,
+            },
+        })
+    }
+
+    /// Plans towards `goal` from now on, with its goal image.
+    fn set_goal(&mut self, goal: Goal, pool: &rayon::ThreadPool) -> Result<(), SessionError> {
+        self.env.set_goal(goal)?;
+        self.goal_frame = self.env.render_goal()?;
+        let guardrail = self.planner.policy().guardrail;
+        let (env, frame, seed) = (&self.env, &self.goal_frame, self.seed);
+        let policy = self.policy.clone();
+        let device = &self.device;
+        let mut planner = pool.install(|| EpisodePlanner::new(policy, env, frame, seed, device))?;
+        planner.set_guardrail(guardrail);
+        self.planner = planner;
+        Ok(())
+    }
+
+    /// The driver's action at `step`.
+    fn drive(&mut self, step: u32, action: [f32; 2]) -> Decision {
+        self.outcome.teleop_steps += 1;
+        self.last_plan = None;
+        Decision {
+            step,
+            taken: action,
+            teleop: true,
+            ..Decision::default()
+        }
+    }
+
+    /// The planner's decision at `step`; in real time, one slower than a step is replaced by
+    /// the previous plan's next action.
+    fn plan(&mut self, step: u32, pool: &rayon::ThreadPool) -> Decision {
+        let started = Instant::now();
+        let (mut per_iteration, mut rejected, mut best) = (Vec::new(), 0, f32::INFINITY);
+        let (planner, obs, models) = (&mut self.planner, &self.obs, self.models);
+        let device = &self.device;
+        let (plan, imagined) = pool.install(|| {
+            let latent = planner.encode(obs, device);
+            let plan = planner.decide(latent.clone(), &mut |_, costs| {
+                rejected += costs.iter().filter(|c| c.is_infinite()).count();
+                best = costs
+                    .iter()
+                    .copied()
+                    .filter(|c| c.is_finite())
+                    .fold(best, f32::min);
+                per_iteration.push(best);
+            });
+            let imagined = planner.imagined_positions(&latent, &plan).or_else(|| {
+                let probe = models.positions.as_ref()?;
+                Some(read_positions(probe, &models.model, &latent, &plan.actions))
+            });
+            (plan, imagined)
+        });
+        let elapsed = started.elapsed();
+        let missed = self.realtime && elapsed > self.period;
+        let taken = match (missed, self.last_plan.as_mut()) {
+            (true, Some((actions, used))) => {
+                let at = (*used * 2).min(actions.len().saturating_sub(2));
+                *used += 1;
+                [actions[at], actions[at + 1]]
+            }
+            (true, None) => [0.0; 2],
+            (false, _) => {
+                self.last_plan = Some((plan.actions.clone(), 1));
+                [plan.actions[0], plan.actions[1]]
+            }
+        };
+        self.outcome.missed_deadlines += u64::from(missed);
+        Decision {
+            step,
+            taken,
+            imagined_positions: imagined.unwrap_or_default(),
+            cost_per_iteration: per_iteration,
+            rejected,
+            evaluated: plan.stats.evaluated,
+            all_rejected: !plan.stats.feasible,
+            deadline_ms: self
+                .policy
+                .planner
+                .deadline
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            elapsed_ms: elapsed.as_secs_f64() * 1e3,
+            missed_deadline: missed,
+            teleop: false,
+            actions: plan.actions,
+        }
+    }
+
+    /// Takes `action` at `step` and records it; whether the episode is over.
+    fn take(&mut self, step: u32, action: Action) -> Result<bool, SessionError> {
+        let result = self.env.step(&action)?;
+        self.outcome.hazard_entries += u64::from(result.info.hazard_entries_this_step);
+        self.outcome.steps = u64::from(step);
+        self.obs = result.obs;
+        self.record.frames.extend_from_slice(&self.obs.rgb.rgb);
+        self.record.actions.push(action.0);
+        self.record.states.extend_from_slice(&self.obs.state);
+        self.outcome.success = result.terminated;
+        Ok(result.terminated || result.truncated)
+    }
+}
+
 /// What the commands asked for and the actor has not done yet.
 struct Controls {
     paused: bool,
@@ -96,13 +291,6 @@ struct Controls {
     world: Option<Arc<WorldSpec>>,
     /// A checkpoint was loaded: refit and plan at once.
     reloaded: bool,
-}
-
-/// Why an episode ended early.
-#[derive(PartialEq, Eq)]
-enum Interrupt {
-    None,
-    Abandoned,
 }
 
 pub(super) struct Actor {
@@ -371,203 +559,71 @@ impl Actor {
         pool: &rayon::ThreadPool,
     ) -> Result<(), SessionError> {
         self.set_phase(Phase::Practising);
-        let spec = Arc::clone(&self.spec);
         let seed = self.practice_seeds.episode_seed(0, self.episodes_started);
         self.episodes_started += 1;
-        let device = self.device.clone();
-        let mut env = Env::new(Arc::clone(&spec));
-        let (mut obs, _) = env.reset(seed)?;
-        let mut goal_frame = env.render_goal()?;
-        let period = step_period(&spec);
-        let realtime = self.config.clock == Clock::RealTime;
-        let mut planner_config = self
-            .config
-            .planning
-            .planner(&spec)
-            .map_err(SessionError::Pipeline)?;
-        if realtime {
-            // Planning must fit in a step of the world's time.
-            planner_config.deadline =
-                Some(planner_config.deadline.map_or(period, |d| d.min(period)));
-        }
-        let policy = LearnedPolicy {
-            model: &models.model,
-            planner: planner_config,
-            cost: self.config.planning.cost(),
-            critic: Some(&models.cost.critic),
-            guardrail: models
-                .cost
-                .guardrail
-                .as_ref()
-                .filter(|_| self.controls.guardrail),
-            landmarks: models.graphs.landmarks.as_ref(),
-            replay: models.graphs.replay.as_ref(),
-            pose_readout: models.cost.pose_readout.as_ref(),
-            pose_dynamics: models.cost.pose_dynamics.as_ref(),
-        };
-        let deadline_ms = policy
+        let spec = Arc::clone(&self.spec);
+        let clock = self.config.clock;
+        let planning = &self.config.planning;
+        let mut episode =
+            PracticeEpisode::start(models, &spec, seed, planning, clock, &self.device, pool)?;
+        episode
             .planner
-            .deadline
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
-        let mut planner =
-            pool.install(|| EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, &device))?;
-        let mut record = Episode {
-            env_id: PRACTICE_ENV,
-            seed,
-            frames: obs.rgb.rgb.clone(),
-            actions: Vec::new(),
-            states: obs.state.clone(),
-            finished: true,
-        };
-        self.frame(&obs, Some(&goal_frame.rgb));
-        let mut outcome = EpisodeOutcome {
-            minutes: 0.0,
-            weights_step: models.step,
-            success: false,
-            hazard_entries: 0,
-            steps: 0,
-            missed_deadlines: 0,
-            teleop_steps: 0,
-            handed_to_learner: false,
-        };
-        // The newest plan the search finished in time, and how many of its actions are used.
-        let mut last_plan: Option<(Vec<f32>, usize)> = None;
+            .set_guardrail(models.guardrail(self.controls.guardrail));
+        self.frame(&episode.obs, Some(&episode.goal_frame.rgb));
         let mut next_tick = Instant::now();
-        let mut interrupt = Interrupt::None;
+        let mut abandoned = false;
         for step in 1..=spec.task.episode_steps {
             // Commands: pause, single step, goals, toggles; anything that ends the episode.
             loop {
                 self.pump();
-                if self.controls.stop
-                    || self.controls.reset
-                    || self.controls.world.is_some()
-                    || self.controls.reloaded
-                {
-                    interrupt = Interrupt::Abandoned;
+                let c = &self.controls;
+                if c.stop || c.reset || c.world.is_some() || c.reloaded {
+                    abandoned = true;
                     break;
                 }
                 if let Some(goal) = self.controls.goal.take() {
-                    match env.set_goal(goal) {
-                        Ok(()) => {
-                            goal_frame = env.render_goal()?;
-                            planner = pool.install(|| {
-                                EpisodePlanner::new(
-                                    policy.clone(),
-                                    &env,
-                                    &goal_frame,
-                                    seed,
-                                    &device,
-                                )
-                            })?;
-                            self.frame(&obs, Some(&goal_frame.rgb));
-                        }
+                    match episode.set_goal(goal, pool) {
+                        Ok(()) => self.frame(&episode.obs, Some(&episode.goal_frame.rgb)),
                         Err(err) => self.tell(Event::Refused(err.to_string())),
                     }
                 }
-                let guardrail = models
-                    .cost
-                    .guardrail
-                    .as_ref()
-                    .filter(|_| self.controls.guardrail);
-                planner.set_guardrail(guardrail);
+                episode
+                    .planner
+                    .set_guardrail(models.guardrail(self.controls.guardrail));
                 if !self.controls.paused || std::mem::take(&mut self.controls.step_once) {
                     break;
                 }
                 next_tick = Instant::now();
                 std::thread::sleep(Duration::from_millis(20));
             }
-            if interrupt == Interrupt::Abandoned {
+            if abandoned {
                 break;
             }
-            if realtime {
+            if clock == Clock::RealTime {
                 let now = Instant::now();
                 if next_tick > now {
                     std::thread::sleep(next_tick - now);
                 }
-                next_tick = next_tick.max(now) + period;
+                next_tick = next_tick.max(now) + episode.period;
             }
             let decision = match self.controls.teleop.take() {
-                Some(action) => {
-                    outcome.teleop_steps += 1;
-                    last_plan = None;
-                    Decision {
-                        step,
-                        taken: action,
-                        teleop: true,
-                        ..Decision::default()
-                    }
-                }
-                None => {
-                    let started = Instant::now();
-                    let (mut per_iteration, mut rejected, mut best) =
-                        (Vec::new(), 0, f32::INFINITY);
-                    let (plan, imagined) = pool.install(|| {
-                        let latent = planner.encode(&obs, &device);
-                        let plan = planner.decide(latent.clone(), &mut |_, costs| {
-                            rejected += costs.iter().filter(|c| c.is_infinite()).count();
-                            best = costs
-                                .iter()
-                                .copied()
-                                .filter(|c| c.is_finite())
-                                .fold(best, f32::min);
-                            per_iteration.push(best);
-                        });
-                        let imagined = planner.imagined_positions(&latent, &plan).or_else(|| {
-                            let probe = models.positions.as_ref()?;
-                            Some(read_positions(probe, &models.model, &latent, &plan.actions))
-                        });
-                        (plan, imagined)
-                    });
-                    let elapsed = started.elapsed();
-                    let missed = realtime && elapsed > period;
-                    let taken = match (missed, last_plan.as_mut()) {
-                        (true, Some((actions, used))) => {
-                            let at = (*used * 2).min(actions.len().saturating_sub(2));
-                            *used += 1;
-                            [actions[at], actions[at + 1]]
-                        }
-                        (true, None) => [0.0; 2],
-                        (false, _) => {
-                            last_plan = Some((plan.actions.clone(), 1));
-                            [plan.actions[0], plan.actions[1]]
-                        }
-                    };
-                    outcome.missed_deadlines += u64::from(missed);
-                    Decision {
-                        step,
-                        actions: plan.actions,
-                        taken,
-                        imagined_positions: imagined.unwrap_or_default(),
-                        cost_per_iteration: per_iteration,
-                        rejected,
-                        evaluated: plan.stats.evaluated,
-                        all_rejected: !plan.stats.feasible,
-                        deadline_ms,
-                        elapsed_ms: elapsed.as_secs_f64() * 1e3,
-                        missed_deadline: missed,
-                        teleop: false,
-                    }
-                }
+                Some(action) => episode.drive(step, action),
+                None => episode.plan(step, pool),
             };
             let action = Action(decision.taken);
             self.emit(Event::Decision(decision));
-            let result = env.step(&action)?;
-            outcome.hazard_entries += u64::from(result.info.hazard_entries_this_step);
-            outcome.steps = u64::from(step);
-            obs = result.obs;
-            record.frames.extend_from_slice(&obs.rgb.rgb);
-            record.actions.push(action.0);
-            record.states.extend_from_slice(&obs.state);
-            self.frame(&obs, None);
-            if result.terminated {
-                outcome.success = true;
-                break;
-            }
-            if result.truncated {
+            let done = episode.take(step, action)?;
+            self.frame(&episode.obs, None);
+            if done {
                 break;
             }
         }
         self.controls.reset = false;
+        let PracticeEpisode {
+            record,
+            mut outcome,
+            ..
+        } = episode;
         // What the actor did is data too: goal-directed episodes cross doors and press
         // against walls far more often than the random exploration does (and what a person
         // drove is data as well).
@@ -575,7 +631,7 @@ impl Actor {
             && !self.controls.stop
             && !record.actions.is_empty()
             && self.learner.add_episode(record);
-        if interrupt == Interrupt::None {
+        if !abandoned {
             outcome.minutes = self.started.elapsed().as_secs_f64() / 60.0;
             self.practice.push(outcome.clone());
             self.tell(Event::EpisodeEnded(outcome));

@@ -62,7 +62,7 @@ pub struct LearnerLockstep {
 impl LearnerLockstep {
     /// Whether the learner waits before `step`.
     pub fn syncs_at(&self, step: u64) -> bool {
-        step >= self.from && (step - self.from) % self.every.max(1) == 0
+        step >= self.from && (step - self.from).is_multiple_of(self.every.max(1))
     }
 }
 

@@ -20,8 +20,9 @@ pub struct CostModelsConfig {
     /// The hazard guardrail.
     #[config(default = "HazardClassifierConfig::new()")]
     pub guardrail: HazardClassifierConfig,
-    /// Optimiser steps of the critic.
-    #[config(default = 3000)]
+    /// Optimiser steps of the critic (the final fit's; practice refits take fewer:
+    /// `PlanningConfig::practice_critic_steps`).
+    #[config(default = 10_000)]
     pub critic_steps: usize,
     /// Optimiser steps of the guardrail.
     #[config(default = 800)]
