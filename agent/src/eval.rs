@@ -45,12 +45,8 @@ pub struct LearnedPolicy<'a> {
     pub critic: Option<&'a Critic>,
     /// The hazard guardrail (`None`: no constraint).
     pub guardrail: Option<&'a HazardClassifier>,
-    /// The landmark graph the critic's last-step estimate is routed through (`None`: the
-    /// critic's straight estimate).
-    pub landmarks: Option<&'a LandmarkGraph>,
-    /// The recorded exploration the last-step estimate is routed through instead (it
-    /// takes precedence over `landmarks`; `None`: not used).
-    pub replay: Option<&'a ReplayGraph>,
+    /// What the critic's last-step estimate is routed through.
+    pub routing: Routing<'a>,
     /// Push: the pose readout the planner's cost goes through instead of the critic
     /// (`None`: not used).
     pub pose_readout: Option<&'a PoseReadout>,
@@ -90,13 +86,9 @@ impl<'a> EpisodePlanner<'a> {
             device,
         );
         // Shortest paths through the graph to this episode's goal, once per episode.
-        let route = policy.critic.and_then(|critic| {
-            Routing {
-                landmarks: policy.landmarks,
-                replay: policy.replay,
-            }
-            .route(critic, &goal)
-        });
+        let route = policy
+            .critic
+            .and_then(|critic| policy.routing.route(critic, &goal));
         let planner = Planner::new(PlannerConfig {
             seed: policy.planner.seed ^ seed,
             ..policy.planner.clone()
@@ -198,23 +190,26 @@ fn goal_cost_of<'b>(
     .with_pose_dynamics(p.pose_dynamics)
 }
 
-/// What the planner's last-step estimate is routed through (neither: the critic's straight
-/// estimate).
+/// What the planner's last-step estimate is routed through.
 #[derive(Clone, Copy, Default)]
-pub struct Routing<'a> {
-    /// The critic's landmark graph.
-    pub landmarks: Option<&'a LandmarkGraph>,
-    /// The recorded exploration; it takes precedence over the landmarks.
-    pub replay: Option<&'a ReplayGraph>,
+pub enum Routing<'a> {
+    /// The critic's straight estimate.
+    #[default]
+    Straight,
+    /// Shortest paths through the critic's landmark graph.
+    Landmarks(&'a LandmarkGraph),
+    /// Shortest paths through the recorded exploration.
+    Replay(&'a ReplayGraph),
 }
 
 impl Routing<'_> {
-    /// Shortest paths to `goal` (`[1, latent_dim]`) through the graph in use, once per goal.
+    /// Shortest paths to `goal` (`[1, latent_dim]`) through the graph in use, once per goal
+    /// (`None`: the critic's straight estimate).
     pub fn route(&self, critic: &Critic, goal: &Tensor<2>) -> Option<LandmarkRoute> {
-        match (self.replay, self.landmarks) {
-            (Some(replay), _) => replay.route(goal),
-            (None, Some(landmarks)) => landmarks.route(critic, goal.clone()),
-            (None, None) => None,
+        match self {
+            Self::Replay(replay) => replay.route(goal),
+            Self::Landmarks(landmarks) => landmarks.route(critic, goal.clone()),
+            Self::Straight => None,
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use agent::eval::{
-    EvalPolicy, LearnedPolicy, episode_seeds, evaluate, plan_diagnostic, wilson_interval,
+    EvalPolicy, LearnedPolicy, Routing, episode_seeds, evaluate, plan_diagnostic, wilson_interval,
 };
 use agent::model::JepaConfig;
 use agent::plan::{CemConfig, GoalCostConfig, PlanMethod, PlannerConfig};
@@ -93,8 +93,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
         cost: GoalCostConfig::default(),
         critic: None,
         guardrail: None,
-        landmarks: None,
-        replay: None,
+        routing: Routing::Straight,
         pose_readout: None,
         pose_dynamics: None,
     });

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent::eval::{episode_seeds, record_episode};
-use agent::model::{EpisodeContextConfig, JepaConfig};
+use agent::model::JepaConfig;
 use agent::pipeline::learned_policy;
 use agent::session::{
     Budget, Clock, EpisodeOutcome, Event, FinalEvaluation, Phase, Session, SessionConfig,
@@ -18,10 +18,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::eval::{PlannerArgs, budget_line, print_fit_summary};
-use super::train::{
-    Regularizer, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, check_camera, learner_choices, parse_focus,
-    plot_metrics, regularizer_config,
-};
+use super::train::{ModelArgs, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, check_camera, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
 use crate::world_files::load_world;
 
@@ -69,23 +66,8 @@ pub struct DemoArgs {
     /// Hard-sequence selection: candidates per training sequence (1: uniform replay).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
     sequence_pool: u64,
-    /// Episode-context latent dimensions, trained to stay fixed within an episode (0: off).
-    #[arg(long, default_value_t = 4)]
-    context_dims: usize,
-    /// Weight each window's prediction loss by (its error / the batch mean)^FOCUS (0: off).
-    #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
-    window_focus: f64,
-    /// Anti-collapse regulariser [default: the world's: sigreg for push (sigreg-id with
-    /// `--proprio false`), vicreg otherwise].
-    #[arg(long, value_enum)]
-    regularizer: Option<Regularizer>,
-    /// Proprioception: the model reads the agent's position beside its frames [default: the
-    /// world's: true for push, false otherwise].
-    #[arg(long)]
-    proprio: Option<bool>,
-    /// k: steps of the learner's rollout loss.
-    #[arg(long, default_value_t = 4)]
-    rollout_steps: usize,
+    #[command(flatten)]
+    model: ModelArgs,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -109,11 +91,11 @@ fn check_args(args: &DemoArgs) -> anyhow::Result<()> {
     if args.eval_episodes == 0 {
         bail!("--eval-episodes must be at least 1");
     }
-    if args.sequence_pool > 1 && args.context_dims > 0 {
+    if args.sequence_pool > 1 && args.model.context_dims > 0 {
         bail!(
             "--sequence-pool {} picks sequences one by one, which would split the pairs of windows the episode context (--context-dims {}) learns from; add --context-dims 0 to use it",
             args.sequence_pool,
-            args.context_dims
+            args.model.context_dims
         );
     }
     if args.out.join("report.json").exists()
@@ -134,15 +116,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let device = Device::flex();
     let planning = args.planner.config();
     planning.validate()?;
-    let (proprio, regularizer_choice) = learner_choices(&spec, args.proprio, args.regularizer);
-    let regularizer =
-        regularizer_config(regularizer_choice, None, SIGREG_ID_WEIGHT, SIGREG_ID_DIMS);
-    let model = JepaConfig::new()
-        .with_proprioception(proprio)
-        .with_regularizer(regularizer)
-        .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
-        .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus))
-        .with_rollout_steps(args.rollout_steps);
+    let latent = JepaConfig::new().latent_dim();
+    let (model, proprio, regularizer_choice) =
+        args.model
+            .config(&spec, latent, None, SIGREG_ID_WEIGHT, SIGREG_ID_DIMS);
     let train = TrainConfig::new().with_model(model).with_seed(args.seed);
     check_camera(&spec, &train)?;
     std::fs::create_dir_all(&args.out)
@@ -254,9 +231,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "sequence_pool": args.sequence_pool,
             "regularizer": regularizer_choice.name(),
             "proprio": proprio,
-            "context_dims": args.context_dims,
-            "window_focus": args.window_focus,
-            "rollout_steps": args.rollout_steps,
+            "context_dims": args.model.context_dims,
+            "window_focus": args.model.window_focus,
+            "rollout_steps": args.model.rollout_steps,
             "checkpoint": result.checkpoint.display().to_string(),
         },
         "timings_s": { "learning": report.learning_s, "fit": result.fit_s, "eval": result.eval_s },

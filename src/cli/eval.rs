@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use agent::eval::{PlanDiagnostic, episode_seeds, plan_diagnostic};
 use agent::pipeline::{
-    CriticKind, EvalProgress, EvalSettings, FitProgress, GraphSearch, PlannerGraphs,
-    PlanningConfig, SearchMethod, learned_policy, load_or_fit_cost_models, run_eval_table,
+    CriticKind, EvalProgress, EvalSettings, FitProgress, GraphSearch, PlannerGraph, PlanningConfig,
+    SearchMethod, learned_policy, load_or_fit_cost_models, run_eval_table,
 };
 use agent::plan::{
     CostModels, POSE_DYNAMICS_ROLLOUT, PlanMethod, PlannerConfig, PoseDynamicsReport,
@@ -325,7 +325,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         baselines: !args.no_baselines,
         diagnostic_episodes: planning.diagnostic_episodes,
     };
-    let graphs = PlannerGraphs::build(
+    let graphs = PlannerGraph::build(
         &cost_models,
         &planning,
         train_config.model.context_dims(),

@@ -53,14 +53,6 @@ pub struct TrainArgs {
     /// Continue the run in --out from its latest checkpoint.
     #[arg(long)]
     resume: bool,
-    /// Anti-collapse regulariser [default: the world's: sigreg for push (sigreg-id with
-    /// `--proprio false`), vicreg otherwise].
-    #[arg(long, value_enum)]
-    regularizer: Option<Regularizer>,
-    /// Proprioception: the model reads the agent's position beside its frames, as the
-    /// latent's last 2 dimensions [default: the world's: true for push, false otherwise].
-    #[arg(long)]
-    proprio: Option<bool>,
     /// Inverse-dynamics weight (vicreg) or λ (sigreg, sigreg-id); default 10 or 0.1.
     #[arg(long)]
     reg_weight: Option<f64>,
@@ -72,20 +64,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = SIGREG_ID_DIMS)]
     id_dims: usize,
     /// Latent size.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = JepaConfig::new().latent_dim())]
     latent: usize,
-    /// Episode-context latent dimensions (0: off): trained to stay fixed within an episode,
-    /// so that they hold what differs between episodes (the door of two_rooms).
-    #[arg(long, default_value_t = 4)]
-    context_dims: usize,
-    /// Focus on hard windows (0: off): each training window's prediction loss is weighted by
-    /// (its error / the batch's mean error)^FOCUS, so that rare transitions the predictor gets
-    /// wrong (door crossings) weigh more.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
-    window_focus: f64,
-    /// k: steps of the rollout loss.
-    #[arg(long, default_value_t = 4)]
-    rollout_steps: usize,
     /// Sequences per step.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -104,18 +84,66 @@ pub struct TrainArgs {
     /// Checkpoint every this many steps (and at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// What the world model reads and how it learns: the flags `kennel train` and `kennel demo`
+/// share.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Anti-collapse regulariser [default: the world's: sigreg for push (sigreg-id with
+    /// `--proprio false`), vicreg otherwise].
+    #[arg(long, value_enum)]
+    pub regularizer: Option<Regularizer>,
+    /// Proprioception: the model reads the agent's position beside its frames, as the
+    /// latent's last 2 dimensions [default: the world's: true for push, false otherwise].
+    #[arg(long)]
+    pub proprio: Option<bool>,
+    /// Episode-context latent dimensions, trained to stay fixed within an episode so that
+    /// they hold what differs between episodes (the door of two_rooms); 0: off.
+    #[arg(long, default_value_t = 4)]
+    pub context_dims: usize,
+    /// Weight each window's prediction loss by (its error / the batch mean)^FOCUS (0: off).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_focus)]
+    pub window_focus: f64,
+    /// k: steps of the learner's rollout loss.
+    #[arg(long, default_value_t = JepaConfig::new().rollout_steps)]
+    pub rollout_steps: usize,
+}
+
+impl ModelArgs {
+    /// The model these flags describe for `spec`, with `latent` dimensions and the
+    /// regulariser's `weight` (see [`regularizer_config`]); also the proprioception and the
+    /// regulariser chosen.
+    pub fn config(
+        &self,
+        spec: &WorldSpec,
+        latent: usize,
+        weight: Option<f64>,
+        id_weight: f64,
+        id_dims: usize,
+    ) -> (JepaConfig, bool, Regularizer) {
+        let (proprio, choice) = learner_choices(spec, self.proprio, self.regularizer);
+        let regularizer = regularizer_config(choice, weight, id_weight, id_dims);
+        let context = (self.context_dims > 0).then(|| EpisodeContextConfig::new(self.context_dims));
+        let model = JepaConfig::new()
+            .with_latent(latent)
+            .with_proprioception(proprio)
+            .with_regularizer(regularizer)
+            .with_rollout_steps(self.rollout_steps)
+            .with_context(context)
+            .with_window_focus((self.window_focus > 0.0).then_some(self.window_focus));
+        (model, proprio, choice)
+    }
 }
 
 fn model_config(args: &TrainArgs, spec: &WorldSpec) -> JepaConfig {
-    let (proprio, choice) = learner_choices(spec, args.proprio, args.regularizer);
-    let regularizer = regularizer_config(choice, args.reg_weight, args.id_weight, args.id_dims);
-    JepaConfig::new()
-        .with_latent(args.latent)
-        .with_proprioception(proprio)
-        .with_regularizer(regularizer)
-        .with_rollout_steps(args.rollout_steps)
-        .with_context((args.context_dims > 0).then(|| EpisodeContextConfig::new(args.context_dims)))
-        .with_window_focus((args.window_focus > 0.0).then_some(args.window_focus))
+    let weights = (args.reg_weight, args.id_weight, args.id_dims);
+    let (model, _, _) = args
+        .model
+        .config(spec, args.latent, weights.0, weights.1, weights.2);
+    model
 }
 
 /// sigreg-id's inverse-dynamics weight.
@@ -243,18 +271,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 args.out.display()
             );
         }
-        if args.context_dims >= args.latent {
+        if args.model.context_dims >= args.latent {
             bail!(
                 "--context-dims {} leaves nothing of the {}-dimensional latent for the agent; lower --context-dims (0 turns it off) or raise --latent",
-                args.context_dims,
+                args.model.context_dims,
                 args.latent
             );
         }
-        if args.context_dims > 0 && !args.batch.is_multiple_of(2) {
+        if args.model.context_dims > 0 && !args.batch.is_multiple_of(2) {
             bail!(
                 "--batch {} is odd, but the episode context (--context-dims {}) trains on pairs of windows from one episode; pass an even --batch, or --context-dims 0",
                 args.batch,
-                args.context_dims
+                args.model.context_dims
             );
         }
         let config = TrainConfig::new()

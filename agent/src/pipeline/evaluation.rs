@@ -8,7 +8,7 @@ use burn::prelude::Device;
 use serde::Serialize;
 use sim::WorldSpec;
 
-use super::{PipelineError, PlannerGraphs, oracle_planner};
+use super::{PipelineError, PlannerGraph, oracle_planner};
 use crate::eval::{
     EvalPolicy, EvalReport, LearnedPolicy, Routing, cost_diagnostic, episode_seeds, evaluate,
 };
@@ -114,7 +114,7 @@ pub fn learned_policy<'a>(
     model: &'a JepaModel,
     settings: &EvalSettings,
     cost_models: &'a CostModels,
-    graphs: &'a PlannerGraphs,
+    graphs: &'a PlannerGraph,
 ) -> EvalPolicy<'a> {
     EvalPolicy::Learned(LearnedPolicy {
         model,
@@ -122,8 +122,7 @@ pub fn learned_policy<'a>(
         cost: settings.cost.clone(),
         critic: Some(&cost_models.critic),
         guardrail: cost_models.guardrail.as_ref(),
-        landmarks: graphs.landmarks.as_ref(),
-        replay: graphs.replay.as_ref(),
+        routing: graphs.routing(),
         pose_readout: cost_models.pose_readout.as_ref(),
         pose_dynamics: cost_models.pose_dynamics.as_ref(),
     })
@@ -136,7 +135,7 @@ pub fn run_eval_table(
     spec: &Arc<WorldSpec>,
     model: &JepaModel,
     cost_models: &CostModels,
-    graphs: &PlannerGraphs,
+    graphs: &PlannerGraph,
     settings: &EvalSettings,
     device: &Device,
     progress: &(dyn Fn(EvalProgress) + Sync),
@@ -150,7 +149,7 @@ pub fn run_eval_table(
     let critic = Some(&cost_models.critic);
     let guardrail = cost_models.guardrail.as_ref();
     let cost = settings.cost.clone();
-    let (landmarks, replay) = (graphs.landmarks.as_ref(), graphs.replay.as_ref());
+    let routing = graphs.routing();
     let learned = |critic, guardrail, routed: bool| {
         EvalPolicy::Learned(LearnedPolicy {
             model,
@@ -158,8 +157,7 @@ pub fn run_eval_table(
             cost: cost.clone(),
             critic,
             guardrail,
-            landmarks: landmarks.filter(|_| routed),
-            replay: replay.filter(|_| routed),
+            routing: if routed { routing } else { Routing::Straight },
             // The pose readout stands in for the critic (push), so the no-critic row goes without.
             pose_readout: cost_models.pose_readout.as_ref().filter(|_| routed),
             pose_dynamics: cost_models.pose_dynamics.as_ref().filter(|_| routed),
@@ -211,7 +209,7 @@ pub fn run_eval_table(
         model,
         Some(&cost_models.critic),
         cost_models.pose_readout.as_ref(),
-        Routing { landmarks, replay },
+        routing,
         settings.diagnostic_episodes,
         master_seed,
         device,

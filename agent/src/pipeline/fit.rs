@@ -180,13 +180,9 @@ pub fn load_or_fit_cost_models(
     progress: &mut dyn FnMut(FitProgress),
 ) -> Result<(CostModels, CostModelsSource, Vec<Notice>), PipelineError> {
     let dir = cost_models_dir(checkpoint_dir);
-    let Some(mut models) =
-        CostModels::load(&dir, device).map_err(|e| PipelineError::CostModels(e.to_string()))?
-    else {
+    let Some(mut models) = CostModels::load(&dir, device)? else {
         let (models, mut notices) = fit_cost_models(spec, model, config, seed, device, progress)?;
-        models
-            .save(&dir)
-            .map_err(|e| PipelineError::CostModels(e.to_string()))?;
+        models.save(&dir)?;
         notices.push(Notice(format!(
             "saved the critic and guardrail in {}",
             dir.display()

@@ -16,7 +16,7 @@ pub use self::fit::{
     CostModelsSource, FitProgress, Notice, cost_models_dir, fit_cost_models,
     load_or_fit_cost_models,
 };
-pub use self::graphs::PlannerGraphs;
+pub use self::graphs::PlannerGraph;
 
 /// What went wrong in a pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,6 @@ pub enum PipelineError {
     #[error("simulator: {0}")]
     Sim(#[from] sim::SimError),
     /// Saved cost models could not be read or written; the message names the file and the fix.
-    #[error("{0}")]
-    CostModels(String),
+    #[error(transparent)]
+    CostModels(#[from] crate::plan::CostModelsError),
 }

@@ -18,7 +18,7 @@ use super::{
 use crate::eval::{EpisodePlanner, LearnedPolicy};
 use crate::model::JepaModel;
 use crate::pipeline::{
-    EvalProgress, EvalSettings, EvalTable, Notice, PlannerGraphs, PlanningConfig, cost_models_dir,
+    EvalProgress, EvalSettings, EvalTable, Notice, PlannerGraph, PlanningConfig, cost_models_dir,
     fit_cost_models, one_thread_pool, run_eval_table,
 };
 use crate::plan::{
@@ -57,7 +57,7 @@ pub struct FinalResult {
     /// The fitted cost models.
     pub cost_models: CostModels,
     /// The graph the planner routes through.
-    pub graphs: PlannerGraphs,
+    pub graphs: PlannerGraph,
     /// How the table was run.
     pub settings: EvalSettings,
     /// The table.
@@ -78,7 +78,7 @@ struct ActorModels {
     step: u64,
     model: Arc<JepaModel>,
     cost: CostModels,
-    graphs: PlannerGraphs,
+    graphs: PlannerGraph,
     /// The agent's position read linearly off a latent (fitted on the exploration's
     /// proprioception), to draw imagined plans where no pose readout exists.
     positions: Option<RidgeProbe>,
@@ -139,8 +139,7 @@ impl<'m> PracticeEpisode<'m> {
             cost: planning.cost(),
             critic: Some(&models.cost.critic),
             guardrail: models.cost.guardrail.as_ref(),
-            landmarks: models.graphs.landmarks.as_ref(),
-            replay: models.graphs.replay.as_ref(),
+            routing: models.graphs.routing(),
             pose_readout: models.cost.pose_readout.as_ref(),
             pose_dynamics: models.cost.pose_dynamics.as_ref(),
         };
@@ -534,7 +533,7 @@ impl Actor {
             let data = LatentEpisodes::encode(&latest, exploration, device);
             let positions = position_probe(&data, exploration);
             let cost = CostModels::fit(&data, config, device, &mut |_| {});
-            let graphs = PlannerGraphs::build(&cost, planning, context_dims, device);
+            let graphs = PlannerGraph::build(&cost, planning, context_dims, device);
             (cost, graphs, positions)
         });
         if kept_dynamics.is_some() {
@@ -699,11 +698,13 @@ impl Actor {
                     report,
                     samples_per_s,
                     progress,
+                    replay_transitions,
                     ..
                 } => self.emit(Event::Metrics(Metrics {
                     step: report,
                     samples_per_s,
                     progress,
+                    replay_transitions,
                 })),
                 LearnerEvent::Checkpoint(path) => self.tell(Event::Checkpoint(path)),
                 LearnerEvent::Loaded(path) => {
@@ -840,7 +841,7 @@ fn final_fit_and_eval(
     }
     cost_models
         .save(&cost_models_dir(&checkpoint))
-        .map_err(|e| crate::pipeline::PipelineError::CostModels(e.to_string()))?;
+        .map_err(crate::pipeline::PipelineError::from)?;
     // The encoder everything was fitted on, with the predictor the planner imagines with.
     let model = cost_models.planning_model(&model);
     let fit_s = fit_started.elapsed().as_secs_f64();
@@ -853,7 +854,7 @@ fn final_fit_and_eval(
         baselines: evaluation.baselines,
         diagnostic_episodes: planning.diagnostic_episodes,
     };
-    let graphs = PlannerGraphs::build(
+    let graphs = PlannerGraph::build(
         &cost_models,
         planning,
         train_config.model.context_dims(),

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub samples_per_s: f64,
     /// Fraction of the learning budget spent.
     pub progress: f64,
+    /// Transitions in the replay buffer.
+    pub replay_transitions: usize,
 }
 
 /// One decision of the actor's planner.

@@ -127,6 +127,8 @@ pub enum LearnerEvent {
         elapsed_s: f64,
         /// Fraction of the run done, by steps or time.
         progress: f64,
+        /// Transitions in the replay buffer.
+        replay_transitions: usize,
     },
     /// A checkpoint was written.
     Checkpoint(PathBuf),
@@ -531,6 +533,7 @@ fn run(
             samples_per_s,
             elapsed_s,
             progress,
+            replay_transitions: replay.num_transitions(),
         });
         if step % config.snapshot_every.max(1) == 0 {
             weights.publish(step, trainer.snapshot());
