@@ -173,3 +173,73 @@ fn bad_settings_are_refused_before_any_thread_starts() {
         .expect("refused");
     assert!(err.to_string().contains("samples"), "{err}");
 }
+
+#[test]
+fn a_session_saves_holds_loads_and_switches_worlds_on_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = Session::start(small_session(dir.path()), &Device::flex()).expect("start");
+    let mut seen = Vec::new();
+    let minute = Duration::from_secs(60);
+    // Learning: metrics flow once the replay buffer holds its first transitions.
+    wait_for(&session, minute, &mut seen, |e| {
+        matches!(e, Event::Metrics(_)).then_some(())
+    });
+    assert!(session.send(Command::SaveCheckpoint));
+    let saved = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::Checkpoint(path) => Some(path.clone()),
+        _ => None,
+    });
+    assert!(saved.join("model.bpk").is_file(), "{saved:?}");
+
+    // Learning off: no step for a while (metrics.jsonl, written at every step, stops
+    // growing); on again: it grows again. (Metric events may still be in flight.)
+    let steps_written = || {
+        std::fs::read_to_string(dir.path().join("metrics.jsonl")).map_or(0, |t| t.lines().count())
+    };
+    assert!(session.send(Command::SetLearning(false)));
+    std::thread::sleep(Duration::from_millis(1000));
+    let held = steps_written();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        steps_written(),
+        held,
+        "the learner stepped while learning was off"
+    );
+    assert!(session.send(Command::SetLearning(true)));
+    let resumed = Instant::now();
+    while steps_written() == held {
+        assert!(resumed.elapsed() < minute, "learning did not resume");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Back to the saved weights; then another world of the same frame size; a path that
+    // holds no checkpoint is refused with its name.
+    assert!(session.send(Command::LoadCheckpoint(saved.clone())));
+    let loaded = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::Loaded(path) => Some(path.clone()),
+        _ => None,
+    });
+    assert_eq!(loaded, saved);
+    let missing = dir.path().join("no-such-checkpoint");
+    assert!(session.send(Command::LoadCheckpoint(missing)));
+    let why = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::Refused(why) => Some(why.clone()),
+        _ => None,
+    });
+    assert!(why.contains("no-such-checkpoint"), "{why}");
+    let two_rooms = common::reach_world_path().with_file_name("two_rooms.json");
+    let spec = Arc::new(WorldSpec::from_json_file(two_rooms).expect("two_rooms"));
+    assert!(session.send(Command::SwitchWorld(spec)));
+    let world = wait_for(&session, minute, &mut seen, |e| match e {
+        Event::WorldSwitched(name) => Some(name.clone()),
+        _ => None,
+    });
+    assert_eq!(world, "two_rooms");
+    // The actor plans in the new world: a decision after the switch.
+    wait_for(&session, minute, &mut seen, |e| {
+        matches!(e, Event::Decision(_)).then_some(())
+    });
+    assert!(session.send(Command::Stop));
+    let report = session.join_with(&mut |_| {}).expect("ends cleanly");
+    assert_eq!(report.world.name, "two_rooms");
+}
