@@ -9,29 +9,27 @@ use std::time::{Duration, Instant};
 use burn::prelude::Device;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use sim::stream::{StreamConfig, TransitionStream, spawn};
-use sim::{Action, Env, Goal, SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
+use sim::{Action, Goal, SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 
+use super::practice::{PracticeEpisode, position_probe};
 use super::{
-    Budget, Clock, Command, Decision, EVENT_QUEUE, EpisodeOutcome, Event, Metrics, Phase,
-    SessionConfig, SessionError,
+    Budget, Clock, Command, EVENT_QUEUE, EpisodeOutcome, Event, Metrics, Phase, SessionConfig,
+    SessionError,
 };
-use crate::eval::{EpisodePlanner, LearnedPolicy};
+use crate::ReplayBuffer;
 use crate::model::JepaModel;
 use crate::pipeline::{
     EvalProgress, EvalSettings, EvalTable, Notice, PlannerGraph, PlanningConfig, cost_models_dir,
     fit_cost_models, one_thread_pool, run_eval_table,
 };
 use crate::plan::{
-    ActionSequences, CostModels, HazardClassifier, LabelledEpisode, LatentEpisodes,
-    collect_exploration, imagine,
+    CostModels, HazardClassifier, LabelledEpisode, LatentEpisodes, collect_exploration,
 };
 use crate::probe::RidgeProbe;
 use crate::train::{
     Learner, LearnerConfig, LearnerControl, LearnerEvent, LearnerLockstep, LearnerSummary, Trainer,
     load_model,
 };
-use crate::{Episode, ReplayBuffer};
-use nalgebra::DMatrix;
 
 /// How a session went.
 pub struct SessionReport {
@@ -70,211 +68,22 @@ pub struct FinalResult {
     pub eval_s: f64,
 }
 
-/// The environment id of practice episodes in the replay buffer (the stream's are 0, 1, …).
-const PRACTICE_ENV: u32 = u32::MAX;
-
 /// The cost models fitted on one weight snapshot.
-struct ActorModels {
-    step: u64,
-    model: Arc<JepaModel>,
-    cost: CostModels,
-    graphs: PlannerGraph,
+pub(super) struct ActorModels {
+    pub(super) step: u64,
+    pub(super) model: Arc<JepaModel>,
+    pub(super) cost: CostModels,
+    pub(super) graphs: PlannerGraph,
     /// The agent's position read linearly off a latent (fitted on the exploration's
     /// proprioception), to draw imagined plans where no pose readout exists.
-    positions: Option<RidgeProbe>,
+    pub(super) positions: Option<RidgeProbe>,
     fitted_at: Instant,
 }
 
 impl ActorModels {
     /// The guardrail to plan with (`on` false: none).
-    fn guardrail(&self, on: bool) -> Option<&HazardClassifier> {
+    pub(super) fn guardrail(&self, on: bool) -> Option<&HazardClassifier> {
         self.cost.guardrail.as_ref().filter(|_| on)
-    }
-}
-
-/// One practice episode in progress: its world, the planner acting in it and what it did.
-struct PracticeEpisode<'m> {
-    models: &'m ActorModels,
-    device: Device,
-    env: Env,
-    seed: u64,
-    obs: sim::Observation,
-    goal_frame: sim::Frame,
-    policy: LearnedPolicy<'m>,
-    planner: EpisodePlanner<'m>,
-    /// Wall time of one env step, and whether decisions must fit in it.
-    period: Duration,
-    realtime: bool,
-    /// The newest plan the search finished in time, and how many of its actions were taken.
-    last_plan: Option<(Vec<f32>, usize)>,
-    /// The episode as the learner will get it.
-    record: Episode,
-    outcome: EpisodeOutcome,
-}
-
-impl<'m> PracticeEpisode<'m> {
-    /// Resets to episode `seed` of `spec` and plans towards its goal with `models`.
-    fn start(
-        models: &'m ActorModels,
-        spec: &Arc<WorldSpec>,
-        seed: u64,
-        planning: &PlanningConfig,
-        clock: Clock,
-        device: &Device,
-        pool: &rayon::ThreadPool,
-    ) -> Result<Self, SessionError> {
-        let mut env = Env::new(Arc::clone(spec));
-        let (obs, _) = env.reset(seed)?;
-        let goal_frame = env.render_goal()?;
-        let period = step_period(spec);
-        let realtime = clock == Clock::RealTime;
-        let mut planner = planning.planner(spec)?;
-        if realtime {
-            // Planning must fit in a step of the world's time.
-            planner.deadline = Some(planner.deadline.map_or(period, |d| d.min(period)));
-        }
-        let policy = LearnedPolicy {
-            model: &models.model,
-            planner,
-            cost: planning.cost(),
-            critic: Some(&models.cost.critic),
-            guardrail: models.cost.guardrail.as_ref(),
-            routing: models.graphs.routing(),
-            pose_readout: models.cost.pose_readout.as_ref(),
-            pose_dynamics: models.cost.pose_dynamics.as_ref(),
-        };
-        let planner =
-            pool.install(|| EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, device))?;
-        let record = Episode {
-            env_id: PRACTICE_ENV,
-            seed,
-            frames: obs.rgb.rgb.clone(),
-            actions: Vec::new(),
-            states: obs.state.clone(),
-            finished: true,
-        };
-        Ok(Self {
-            models,
-            device: device.clone(),
-            env,
-            seed,
-            obs,
-            goal_frame,
-            policy,
-            planner,
-            period,
-            realtime,
-            last_plan: None,
-            record,
-            outcome: EpisodeOutcome {
-                minutes: 0.0,
-                weights_step: models.step,
-                success: false,
-                hazard_entries: 0,
-                steps: 0,
-                missed_deadlines: 0,
-                teleop_steps: 0,
-                handed_to_learner: false,
-            },
-        })
-    }
-
-    /// Plans towards `goal` from now on, with its goal image.
-    fn set_goal(&mut self, goal: Goal, pool: &rayon::ThreadPool) -> Result<(), SessionError> {
-        self.env.set_goal(goal)?;
-        self.goal_frame = self.env.render_goal()?;
-        let guardrail = self.planner.policy().guardrail;
-        let (env, frame, seed) = (&self.env, &self.goal_frame, self.seed);
-        let policy = self.policy.clone();
-        let device = &self.device;
-        let mut planner = pool.install(|| EpisodePlanner::new(policy, env, frame, seed, device))?;
-        planner.set_guardrail(guardrail);
-        self.planner = planner;
-        Ok(())
-    }
-
-    /// The driver's action at `step`.
-    fn drive(&mut self, step: u32, action: [f32; 2]) -> Decision {
-        self.outcome.teleop_steps += 1;
-        self.last_plan = None;
-        Decision {
-            step,
-            taken: action,
-            teleop: true,
-            ..Decision::default()
-        }
-    }
-
-    /// The planner's decision at `step`; in real time, one slower than a step is replaced by
-    /// the previous plan's next action.
-    fn plan(&mut self, step: u32, pool: &rayon::ThreadPool) -> Decision {
-        let started = Instant::now();
-        let (mut per_iteration, mut rejected, mut best) = (Vec::new(), 0, f32::INFINITY);
-        let (planner, obs, models) = (&mut self.planner, &self.obs, self.models);
-        let device = &self.device;
-        let (plan, imagined) = pool.install(|| {
-            let latent = planner.encode(obs, device);
-            let plan = planner.decide(latent.clone(), &mut |_, costs| {
-                rejected += costs.iter().filter(|c| c.is_infinite()).count();
-                best = costs
-                    .iter()
-                    .copied()
-                    .filter(|c| c.is_finite())
-                    .fold(best, f32::min);
-                per_iteration.push(best);
-            });
-            let imagined = planner.imagined_positions(&latent, &plan).or_else(|| {
-                let probe = models.positions.as_ref()?;
-                Some(read_positions(probe, &models.model, &latent, &plan.actions))
-            });
-            (plan, imagined)
-        });
-        let elapsed = started.elapsed();
-        let missed = self.realtime && elapsed > self.period;
-        let taken = match (missed, self.last_plan.as_mut()) {
-            (true, Some((actions, used))) => {
-                let at = (*used * 2).min(actions.len().saturating_sub(2));
-                *used += 1;
-                [actions[at], actions[at + 1]]
-            }
-            (true, None) => [0.0; 2],
-            (false, _) => {
-                self.last_plan = Some((plan.actions.clone(), 1));
-                [plan.actions[0], plan.actions[1]]
-            }
-        };
-        self.outcome.missed_deadlines += u64::from(missed);
-        Decision {
-            step,
-            taken,
-            imagined_positions: imagined.unwrap_or_default(),
-            cost_per_iteration: per_iteration,
-            rejected,
-            evaluated: plan.stats.evaluated,
-            all_rejected: !plan.stats.feasible,
-            deadline_ms: self
-                .policy
-                .planner
-                .deadline
-                .map_or(0.0, |d| d.as_secs_f64() * 1e3),
-            elapsed_ms: elapsed.as_secs_f64() * 1e3,
-            missed_deadline: missed,
-            teleop: false,
-            actions: plan.actions,
-        }
-    }
-
-    /// Takes `action` at `step` and records it; whether the episode is over.
-    fn take(&mut self, step: u32, action: Action) -> Result<bool, SessionError> {
-        let result = self.env.step(&action)?;
-        self.outcome.hazard_entries += u64::from(result.info.hazard_entries_this_step);
-        self.outcome.steps = u64::from(step);
-        self.obs = result.obs;
-        self.record.frames.extend_from_slice(&self.obs.rgb.rgb);
-        self.record.actions.push(action.0);
-        self.record.states.extend_from_slice(&self.obs.state);
-        self.outcome.success = result.terminated;
-        Ok(result.terminated || result.truncated)
     }
 }
 
@@ -892,52 +701,6 @@ fn final_fit_and_eval(
     })
 }
 
-/// A linear readout of the agent's position from latents, fitted on every frame of the
-/// encoded exploration; `None` when it cannot be fitted.
-fn position_probe(data: &LatentEpisodes, exploration: &[LabelledEpisode]) -> Option<RidgeProbe> {
-    let d = data.latents.first()?.first()?.len();
-    let (mut inputs, mut targets) = (Vec::new(), Vec::new());
-    let episodes = exploration.iter().filter(|e| !e.is_empty());
-    for (latents, episode) in data.latents.iter().zip(episodes) {
-        for (latent, position) in latents.iter().zip(&episode.proprio) {
-            inputs.extend(latent.iter().map(|v| f64::from(*v)));
-            targets.extend(position.iter().map(|v| f64::from(*v)));
-        }
-    }
-    let n = targets.len() / 2;
-    let inputs = DMatrix::from_row_slice(n, d, &inputs);
-    let targets = DMatrix::from_row_slice(n, 2, &targets);
-    RidgeProbe::fit(&inputs, &targets, 1.0)
-}
-
-/// The agent's positions along what `model` imagines `actions` (`[horizon · 2]`) do from
-/// `latent`, read by `probe`.
-fn read_positions(
-    probe: &RidgeProbe,
-    model: &JepaModel,
-    latent: &burn::Tensor<2>,
-    actions: &[f32],
-) -> Vec<[f32; 2]> {
-    let candidates = ActionSequences {
-        samples: 1,
-        horizon: actions.len() / 2,
-        action_dim: 2,
-        values: actions.to_vec(),
-    };
-    let imagined = imagine(model, latent, &candidates);
-    let [_, h, d] = imagined.dims();
-    let values: Vec<f64> = imagined
-        .reshape([h, d])
-        .into_data()
-        .iter::<f32>()
-        .map(f64::from)
-        .collect();
-    let positions = probe.predict(&DMatrix::from_row_slice(h, d, &values));
-    (0..h)
-        .map(|t| [positions[(t, 0)] as f32, positions[(t, 1)] as f32])
-        .collect()
-}
-
 /// Checks what the threads cannot check for themselves.
 fn check(config: &SessionConfig) -> Result<(), SessionError> {
     if !(0.0..=1.0).contains(&config.explore_fraction) {
@@ -1005,9 +768,4 @@ fn lockstep_plan_from(config: &SessionConfig) -> u64 {
         Budget::LearnerSteps(steps) => (config.explore_fraction * steps as f64).ceil() as u64,
         _ => 0,
     }
-}
-
-/// Wall time of one env step: the world's dt times its action repeat.
-fn step_period(spec: &WorldSpec) -> Duration {
-    Duration::from_secs_f64(f64::from(spec.physics.dt) * f64::from(spec.agent.action_repeat.max(1)))
 }

@@ -7,6 +7,7 @@
 
 mod actor;
 mod config;
+mod practice;
 mod protocol;
 
 use std::thread::JoinHandle;
