@@ -11,14 +11,14 @@ use agent::pipeline::learned_policy;
 use agent::session::{
     Budget, Clock, EpisodeOutcome, Event, FinalEvaluation, Phase, Session, SessionConfig,
 };
-use agent::train::TrainConfig;
+use agent::train::{TrainConfig, check_camera};
 use anyhow::{Context, bail};
 use burn::prelude::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::eval::{PlannerArgs, budget_line, print_fit_summary};
-use super::train::{ModelArgs, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, check_camera, plot_metrics};
+use super::train::{ModelArgs, SIGREG_ID_DIMS, SIGREG_ID_WEIGHT, plot_metrics};
 use crate::plot::{Series, filmstrip, line_plot};
 use crate::world_files::load_world;
 

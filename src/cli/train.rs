@@ -9,7 +9,9 @@ use agent::ReplayBuffer;
 use agent::model::{
     EpisodeContextConfig, JepaConfig, RegularizerConfig, SigregConfig, VicregConfig,
 };
-use agent::train::{Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, latest_checkpoint};
+use agent::train::{
+    Learner, LearnerConfig, LearnerEvent, TrainConfig, Trainer, check_camera, latest_checkpoint,
+};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -393,21 +395,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         plot.display(),
         args.out.join("metrics.jsonl").display()
     );
-    Ok(())
-}
-
-/// Fails unless the world's learner camera renders the frame size the model reads.
-pub fn check_camera(spec: &sim::WorldSpec, config: &TrainConfig) -> anyhow::Result<()> {
-    let side = config.model.encoder.image_size as u32;
-    let camera = spec.learner_camera();
-    if (camera.width, camera.height) != (side, side) {
-        bail!(
-            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
-            spec.name,
-            camera.width,
-            camera.height
-        );
-    }
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use crate::plan::{
 use crate::probe::RidgeProbe;
 use crate::train::{
     Learner, LearnerConfig, LearnerControl, LearnerEvent, LearnerLockstep, LearnerSummary, Trainer,
-    load_model,
+    check_camera, load_model,
 };
 
 /// How a session went.
@@ -132,7 +132,7 @@ impl Actor {
         config.planning = config.planning_in_effect();
         let spec = Arc::clone(&config.world);
         let trainer = Trainer::new(config.train.clone(), &device)?;
-        check_frame_size(&spec, config.train.model.encoder.image_size)?;
+        check_camera(&spec, &config.train)?;
         std::fs::create_dir_all(&config.run_dir).map_err(|err| {
             SessionError::Config(format!(
                 "cannot create the run folder {}: {err}",
@@ -311,6 +311,8 @@ impl Actor {
     /// Fits the practice cost models on the step-`weights_step` weights `latest`.
     fn refit(&mut self, weights_step: u64, latest: Arc<JepaModel>, pool: &rayon::ThreadPool) {
         self.set_phase(Phase::Fitting);
+        // A loaded checkpoint is answered by this fit.
+        self.controls.reloaded = false;
         let planning = &self.config.planning;
         // A shorter fit than the final one: practice refits several times.
         // Practice plans with the learner's predictor: the refit is for the final model.
@@ -550,8 +552,7 @@ impl Actor {
             }
             Command::SetGuardrail(on) => c.guardrail = on,
             Command::SwitchWorld(spec) => {
-                let size = self.config.train.model.encoder.image_size;
-                match check_frame_size(&spec, size) {
+                match check_camera(&spec, &self.config.train) {
                     Ok(()) => c.world = Some(spec),
                     Err(err) => self.tell(Event::Refused(err.to_string())),
                 }
@@ -573,10 +574,8 @@ impl Actor {
     /// asked for.
     fn switch_world_if_asked(&mut self) -> Result<(), SessionError> {
         let Some(spec) = self.controls.world.take() else {
-            self.controls.reloaded = false;
             return Ok(());
         };
-        self.controls.reloaded = false;
         let switches = self.episodes_started + 1;
         let mut config = self.config.clone();
         config.world = Arc::clone(&spec);
@@ -727,18 +726,6 @@ fn check(config: &SessionConfig) -> Result<(), SessionError> {
         ));
     }
     config.planning.validate()?;
-    Ok(())
-}
-
-/// Fails unless `spec`'s learner camera renders the `side`×`side` frames the model reads.
-fn check_frame_size(spec: &WorldSpec, side: usize) -> Result<(), SessionError> {
-    let camera = spec.learner_camera();
-    if (camera.width as usize, camera.height as usize) != (side, side) {
-        return Err(SessionError::Config(format!(
-            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
-            spec.name, camera.width, camera.height
-        )));
-    }
     Ok(())
 }
 

@@ -462,32 +462,11 @@ fn run(
             wait_for_actor(&mut inputs, step, stop);
         }
         episodes_added += inputs.take_episodes(&mut replay);
+        // Lockstep waits for each batch, so every step learns from the same new data.
+        let wait = config.lockstep.is_some();
         for _ in 0..config.stream_batches_per_step {
-            let Some(live) = &stream else { break };
-            // Lockstep waits for each batch, so every step learns from the same new data.
-            let wait = if config.lockstep.is_some() { 200 } else { 1 };
-            match live.recv_timeout(Duration::from_millis(wait)) {
-                Ok(Some(batch)) => replay.push_batch(&batch),
-                Ok(None) if config.lockstep.is_some() && !stop.load(Ordering::Relaxed) => {
-                    // Not there yet: this batch is still owed.
-                    let mut owed = true;
-                    while owed && !stop.load(Ordering::Relaxed) {
-                        let Some(live) = &stream else { break };
-                        match live.recv_timeout(Duration::from_millis(200)) {
-                            Ok(Some(batch)) => {
-                                replay.push_batch(&batch);
-                                owed = false;
-                            }
-                            Ok(None) => {}
-                            Err(_) => {
-                                close_stream(&mut stream)?;
-                                owed = false;
-                            }
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => close_stream(&mut stream)?,
+            if !take_batch(&mut stream, &mut replay, wait, stop)? {
+                break;
             }
         }
         let batch = loop {
@@ -562,6 +541,34 @@ fn run(
         episodes_added,
         rolled_back,
     })
+}
+
+/// Moves one stream batch into `replay`; whether one came. Without `wait` it takes only a
+/// batch already there; with it, it waits until one comes, training stops or the stream ends.
+fn take_batch(
+    stream: &mut Option<TransitionStream>,
+    replay: &mut ReplayBuffer,
+    wait: bool,
+    stop: &AtomicBool,
+) -> Result<bool, TrainError> {
+    let timeout = Duration::from_millis(if wait { 200 } else { 1 });
+    loop {
+        let Some(live) = stream.as_ref() else {
+            return Ok(false);
+        };
+        match live.recv_timeout(timeout) {
+            Ok(Some(batch)) => {
+                replay.push_batch(&batch);
+                return Ok(true);
+            }
+            Ok(None) if wait && !stop.load(Ordering::Relaxed) => {}
+            Ok(None) => return Ok(false),
+            Err(_) => {
+                close_stream(stream)?;
+                return Ok(false);
+            }
+        }
+    }
 }
 
 /// Carries out the controls that arrived; whether to train this step.

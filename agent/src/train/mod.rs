@@ -10,4 +10,4 @@ pub use self::learner::{
     Learner, LearnerConfig, LearnerControl, LearnerEvent, LearnerLockstep, LearnerSummary,
     WeightsSnapshot,
 };
-pub use self::trainer::{StepReport, TrainConfig, TrainError, Trainer};
+pub use self::trainer::{StepReport, TrainConfig, TrainError, Trainer, check_camera};

@@ -396,3 +396,16 @@ fn latent_spread(latents: Tensor<2>) -> (f64, f64) {
         .fold(f64::INFINITY, f64::min);
     (mean, min)
 }
+
+/// Fails unless `spec`'s learner camera renders the frames a model of `config` reads.
+pub fn check_camera(spec: &sim::WorldSpec, config: &TrainConfig) -> Result<(), TrainError> {
+    let side = config.model.encoder.image_size as u32;
+    let camera = spec.learner_camera();
+    if (camera.width, camera.height) != (side, side) {
+        return Err(TrainError::Config(format!(
+            "world `{}` renders {}×{} frames but the model reads {side}×{side}; set the first camera's width and height to {side}",
+            spec.name, camera.width, camera.height
+        )));
+    }
+    Ok(())
+}
