@@ -29,5 +29,5 @@ pub use render::{Frame, Renderer};
 pub use seed::SeedSequence;
 pub use spec::*;
 pub use vec_env::VecEnv;
-pub use visual::MeshKind;
+pub use visual::{Drawable, MeshKind};
 pub use world::{STATE_PER_BODY, World, WorldSnapshot};

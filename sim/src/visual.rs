@@ -29,3 +29,19 @@ pub(crate) struct Visual {
     /// RGB in `[0, 1]` (display values, no gamma).
     pub colour: [f32; 3],
 }
+
+/// One drawable as it stands now, for viewers outside the simulator (the desktop app): the
+/// same unit meshes, placements and colours the rasterizer draws, in the simulator's frame
+/// (z up, metres).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Drawable {
+    /// Which unit mesh.
+    pub mesh: MeshKind,
+    /// `world_from_mesh`, column-major.
+    pub world_from_mesh: [f32; 16],
+    /// RGB in `[0, 1]` (display values, no gamma).
+    pub colour: [f32; 3],
+    /// Whether it moves with a dynamic body (the agent, pushed objects); walls, floor and
+    /// decals are fixed for the episode.
+    pub moves: bool,
+}

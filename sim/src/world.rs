@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::{BuiltWorld, build_world};
 use crate::episode::{EpisodeParams, Goal, PlanarPose, wrap_angle};
-use crate::visual::{MeshKind, Visual};
+use crate::visual::{Drawable, MeshKind, Visual};
 use crate::{ActuatorSpec, GoalSpec, SimError, WorldSpec};
 
 /// Numbers per tracked body in [`World::state`]: position (3), orientation quaternion
@@ -327,6 +327,22 @@ impl World {
             };
             (visual.mesh, world_from_mesh, visual.colour)
         })
+    }
+
+    /// Every drawable as it stands now, for viewers that draw the world themselves (the
+    /// desktop app); the order is fixed for the episode.
+    pub fn scene(&self) -> Vec<Drawable> {
+        self.drawables(&[])
+            .zip(&self.visuals)
+            .map(|((mesh, world_from_mesh, colour), visual)| Drawable {
+                mesh,
+                world_from_mesh: world_from_mesh.to_cols_array(),
+                colour,
+                moves: visual
+                    .body
+                    .is_some_and(|handle| !self.physics.bodies[handle].is_fixed()),
+            })
+            .collect()
     }
 
     /// Body transforms that place the bodies in the goal state (for goal images).

@@ -7,6 +7,8 @@ mod probe;
 mod render;
 mod rollout;
 mod train;
+#[cfg(feature = "desktop")]
+mod view;
 mod worlds;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,12 @@ enum Command {
     /// Measure throughput and print a table (and JSON).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The desktop app: watch the world model learn and plan, drive the agent, set goals.
+    #[cfg(feature = "desktop")]
+    View(view::ViewArgs),
+    /// The desktop app (not in this build: it was built with --no-default-features).
+    #[cfg(not(feature = "desktop"))]
+    View,
 }
 
 /// Sets up `tracing` on stderr.
@@ -71,5 +79,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(command) => bench::run(command),
+        #[cfg(feature = "desktop")]
+        Command::View(args) => view::run(&args),
+        #[cfg(not(feature = "desktop"))]
+        Command::View => anyhow::bail!(
+            "this kennel was built without the desktop app (--no-default-features); rebuild with `cargo build --release` (the `desktop` feature) to use `kennel view`"
+        ),
     }
 }

@@ -14,7 +14,7 @@ use sim::{Action, Goal, SeedSequence, SmoothRandomPolicy, VecEnv, WorldSpec};
 use super::practice::{PracticeEpisode, position_probe};
 use super::{
     Budget, Clock, Command, EVENT_QUEUE, EpisodeOutcome, Event, Metrics, Phase, SessionConfig,
-    SessionError,
+    SessionError, Speed,
 };
 use crate::ReplayBuffer;
 use crate::model::JepaModel;
@@ -90,6 +90,8 @@ impl ActorModels {
 /// What the commands asked for and the actor has not done yet.
 struct Controls {
     paused: bool,
+    /// Pace of the episode in real time (`None`: unpaced).
+    speed: Option<f64>,
     step_once: bool,
     guardrail: bool,
     teleop: Option<[f32; 2]>,
@@ -177,6 +179,7 @@ impl Actor {
             started: Instant::now(),
             controls: Controls {
                 paused: false,
+                speed: (config.clock == Clock::RealTime).then_some(1.0),
                 step_once: false,
                 guardrail: true,
                 teleop: None,
@@ -221,8 +224,16 @@ impl Actor {
         while !self.learner.is_finished() {
             self.pump();
             self.switch_world_if_asked()?;
-            if self.controls.stop || !self.may_plan() {
+            if self.controls.stop {
                 std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            if !self.may_plan() {
+                if self.config.wander_while_exploring {
+                    self.play_episode(None, pool)?;
+                } else {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 continue;
             }
             let Some((weights_step, latest)) = self.learner.weights().latest() else {
@@ -234,7 +245,7 @@ impl Actor {
                 continue;
             }
             if let Some(models) = self.models.clone() {
-                self.play_episode(&models, pool)?;
+                self.play_episode(Some(&*models), pool)?;
             }
         }
         Ok(())
@@ -270,7 +281,7 @@ impl Actor {
                     self.refit(weights_step, latest, pool);
                 }
                 if let Some(models) = self.models.clone() {
-                    self.play_episode(&models, pool)?;
+                    self.play_episode(Some(&*models), pool)?;
                 }
             }
             self.learner.release();
@@ -361,14 +372,16 @@ impl Actor {
         self.tell(Event::Fitted { step: weights_step });
     }
 
-    /// Plays one practice episode with `models`, step by step, answering commands between
-    /// steps; hands it to the learner and reports its outcome.
+    /// Plays one practice episode with `models` (or wandering, without), step by step,
+    /// answering commands between steps; hands it to the learner and reports its outcome.
     fn play_episode(
         &mut self,
-        models: &ActorModels,
+        models: Option<&ActorModels>,
         pool: &rayon::ThreadPool,
     ) -> Result<(), SessionError> {
-        self.set_phase(Phase::Practising);
+        if models.is_some() {
+            self.set_phase(Phase::Practising);
+        }
         let seed = self.practice_seeds.episode_seed(0, self.episodes_started);
         self.episodes_started += 1;
         let spec = Arc::clone(&self.spec);
@@ -376,10 +389,8 @@ impl Actor {
         let planning = &self.config.planning;
         let mut episode =
             PracticeEpisode::start(models, &spec, seed, planning, clock, &self.device, pool)?;
-        episode
-            .planner
-            .set_guardrail(models.guardrail(self.controls.guardrail));
-        self.frame(&episode.obs, Some(&episode.goal_frame.rgb));
+        episode.set_guardrail(self.controls.guardrail);
+        self.frame(&episode, true);
         let mut next_tick = Instant::now();
         let mut abandoned = false;
         for step in 1..=spec.task.episode_steps {
@@ -393,13 +404,11 @@ impl Actor {
                 }
                 if let Some(goal) = self.controls.goal.take() {
                     match episode.set_goal(goal, pool) {
-                        Ok(()) => self.frame(&episode.obs, Some(&episode.goal_frame.rgb)),
+                        Ok(()) => self.frame(&episode, true),
                         Err(err) => self.tell(Event::Refused(err.to_string())),
                     }
                 }
-                episode
-                    .planner
-                    .set_guardrail(models.guardrail(self.controls.guardrail));
+                episode.set_guardrail(self.controls.guardrail);
                 if !self.controls.paused || std::mem::take(&mut self.controls.step_once) {
                     break;
                 }
@@ -409,12 +418,12 @@ impl Actor {
             if abandoned {
                 break;
             }
-            if clock == Clock::RealTime {
+            if let Some(speed) = self.controls.speed {
                 let now = Instant::now();
                 if next_tick > now {
                     std::thread::sleep(next_tick - now);
                 }
-                next_tick = next_tick.max(now) + episode.period;
+                next_tick = next_tick.max(now) + episode.period.div_f64(speed);
             }
             let decision = match self.controls.teleop.take() {
                 Some(action) => episode.drive(step, action),
@@ -423,7 +432,7 @@ impl Actor {
             let action = Action(decision.taken);
             self.emit(Event::Decision(decision));
             let done = episode.take(step, action)?;
-            self.frame(&episode.obs, None);
+            self.frame(&episode, false);
             if done {
                 break;
             }
@@ -443,7 +452,9 @@ impl Actor {
             && self.learner.add_episode(record);
         if !abandoned {
             outcome.minutes = self.started.elapsed().as_secs_f64() / 60.0;
-            self.practice.push(outcome.clone());
+            if outcome.planned {
+                self.practice.push(outcome.clone());
+            }
             self.tell(Event::EpisodeEnded(outcome));
         }
         Ok(())
@@ -551,6 +562,13 @@ impl Actor {
                 self.learner.control(LearnerControl::SetTraining(on));
             }
             Command::SetGuardrail(on) => c.guardrail = on,
+            Command::SetSpeed(Speed::Times(factor)) if factor.is_finite() && factor > 0.0 => {
+                c.speed = Some(factor);
+            }
+            Command::SetSpeed(Speed::Times(factor)) => self.tell(Event::Refused(format!(
+                "speed factor {factor} must be a positive number (1 is real time)"
+            ))),
+            Command::SetSpeed(Speed::Unpaced) => c.speed = None,
             Command::SwitchWorld(spec) => {
                 match check_camera(&spec, &self.config.train) {
                     Ok(()) => c.world = Some(spec),
@@ -613,12 +631,19 @@ impl Actor {
         let _ = self.events.send_timeout(event, Duration::from_millis(500));
     }
 
-    fn frame(&self, obs: &sim::Observation, goal: Option<&[u8]>) {
+    /// The episode's newest frame, with its goal image when `with_goal` (it changed).
+    fn frame(&self, episode: &PracticeEpisode<'_>, with_goal: bool) {
+        let obs = &episode.obs;
+        let (scene, goal_state) = episode.scene();
         self.emit(Event::Frame {
             size: obs.rgb.width as usize,
             rgb: obs.rgb.rgb.clone(),
             agent: obs.proprio,
-            goal: goal.map(<[u8]>::to_vec),
+            goal: with_goal.then(|| episode.goal_frame.rgb.clone()),
+            goal_state,
+            scene,
+            episode_steps: episode.outcome.steps,
+            hazard_entries: episode.outcome.hazard_entries,
         });
     }
 }

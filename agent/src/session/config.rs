@@ -33,7 +33,8 @@ pub enum Budget {
     Time(Duration),
     /// This many learner steps.
     LearnerSteps(u64),
-    /// Until [`Command::Stop`](super::Command::Stop) (the desktop app).
+    /// Until [`Command::Stop`](super::Command::Stop) (the desktop app); the exploration
+    /// share is taken of ten minutes.
     Unlimited,
 }
 
@@ -78,6 +79,10 @@ pub struct SessionConfig {
     pub practice_every_steps: u64,
     /// Hand the actor's episodes to the learner.
     pub practice_learning: bool,
+    /// While exploring (before any model is fitted), the actor plays episodes with the
+    /// exploration's random walk, so that a viewer sees the world move and a person can
+    /// drive; off in the headless demo, which has no one watching.
+    pub wander_while_exploring: bool,
     /// The planner and the fit of its cost models.
     pub planning: PlanningConfig,
     /// The final fit and evaluation (`None`: the session ends when the learner does).
@@ -113,6 +118,7 @@ impl SessionConfig {
             explore_fraction: 0.6,
             practice_every_steps: 8,
             practice_learning: true,
+            wander_while_exploring: false,
             planning: PlanningConfig::default(),
             evaluation: Some(FinalEvaluation {
                 episodes: 50,

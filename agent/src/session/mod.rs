@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 pub use self::actor::{FinalResult, SessionReport};
 pub use self::config::{Budget, Clock, FinalEvaluation, SessionConfig};
-pub use self::protocol::{Command, Decision, EpisodeOutcome, Event, Metrics, Phase};
+pub use self::protocol::{Command, Decision, EpisodeOutcome, Event, Metrics, Phase, Speed};
 
 use crate::pipeline::PipelineError;
 use crate::train::TrainError;

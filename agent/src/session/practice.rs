@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use burn::prelude::Device;
 use nalgebra::DMatrix;
-use sim::{Action, Env, Goal, WorldSpec};
+use sim::{Action, Drawable, Env, Goal, SmoothRandomPolicy, WorldSpec};
 
 use super::actor::ActorModels;
 use super::{Clock, Decision, EpisodeOutcome, SessionError};
@@ -21,16 +21,24 @@ use crate::probe::RidgeProbe;
 /// The environment id of practice episodes in the replay buffer (the stream's are 0, 1, …).
 const PRACTICE_ENV: u32 = u32::MAX;
 
-/// One practice episode in progress: its world, the planner acting in it and what it did.
-pub(super) struct PracticeEpisode<'m> {
+/// The learned planner of an episode: the models it plans with and its search.
+struct Planning<'m> {
     models: &'m ActorModels,
+    policy: LearnedPolicy<'m>,
+    planner: EpisodePlanner<'m>,
+}
+
+/// One practice episode in progress: its world, the planner acting in it (or, before any
+/// model is fitted, the exploration's random walk) and what it did.
+pub(super) struct PracticeEpisode<'m> {
     device: Device,
     env: Env,
     seed: u64,
     pub(super) obs: sim::Observation,
     pub(super) goal_frame: sim::Frame,
-    policy: LearnedPolicy<'m>,
-    pub(super) planner: EpisodePlanner<'m>,
+    /// `None`: wandering with `wander` (nothing to plan with yet).
+    planning: Option<Planning<'m>>,
+    wander: SmoothRandomPolicy,
     /// Wall time of one env step, and whether decisions must fit in it.
     pub(super) period: Duration,
     realtime: bool,
@@ -42,9 +50,10 @@ pub(super) struct PracticeEpisode<'m> {
 }
 
 impl<'m> PracticeEpisode<'m> {
-    /// Resets to episode `seed` of `spec` and plans towards its goal with `models`.
+    /// Resets to episode `seed` of `spec` and plans towards its goal with `models`, or
+    /// wanders as the exploration does when there are none yet.
     pub(super) fn start(
-        models: &'m ActorModels,
+        models: Option<&'m ActorModels>,
         spec: &Arc<WorldSpec>,
         seed: u64,
         planning: &PlanningConfig,
@@ -62,18 +71,29 @@ impl<'m> PracticeEpisode<'m> {
             // Planning must fit in a step of the world's time.
             planner.deadline = Some(planner.deadline.map_or(period, |d| d.min(period)));
         }
-        let policy = LearnedPolicy {
-            model: &models.model,
-            planner,
-            cost: planning.cost(),
-            critic: Some(&models.cost.critic),
-            guardrail: models.cost.guardrail.as_ref(),
-            routing: models.graphs.routing(),
-            pose_readout: models.cost.pose_readout.as_ref(),
-            pose_dynamics: models.cost.pose_dynamics.as_ref(),
+        let planning = match models {
+            Some(models) => {
+                let policy = LearnedPolicy {
+                    model: &models.model,
+                    planner,
+                    cost: planning.cost(),
+                    critic: Some(&models.cost.critic),
+                    guardrail: models.cost.guardrail.as_ref(),
+                    routing: models.graphs.routing(),
+                    pose_readout: models.cost.pose_readout.as_ref(),
+                    pose_dynamics: models.cost.pose_dynamics.as_ref(),
+                };
+                let planner = pool.install(|| {
+                    EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, device)
+                })?;
+                Some(Planning {
+                    models,
+                    policy,
+                    planner,
+                })
+            }
+            None => None,
         };
-        let planner =
-            pool.install(|| EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, device))?;
         let record = Episode {
             env_id: PRACTICE_ENV,
             seed,
@@ -83,21 +103,21 @@ impl<'m> PracticeEpisode<'m> {
             finished: true,
         };
         Ok(Self {
-            models,
             device: device.clone(),
             env,
             seed,
             obs,
             goal_frame,
-            policy,
-            planner,
+            planning,
+            wander: SmoothRandomPolicy::for_world(spec, 1, seed),
             period,
             realtime,
             last_plan: None,
             record,
             outcome: EpisodeOutcome {
                 minutes: 0.0,
-                weights_step: models.step,
+                weights_step: models.map_or(0, |m| m.step),
+                planned: models.is_some(),
                 success: false,
                 hazard_entries: 0,
                 steps: 0,
@@ -116,14 +136,35 @@ impl<'m> PracticeEpisode<'m> {
     ) -> Result<(), SessionError> {
         self.env.set_goal(goal)?;
         self.goal_frame = self.env.render_goal()?;
-        let guardrail = self.planner.policy().guardrail;
+        let Some(planning) = self.planning.as_mut() else {
+            return Ok(());
+        };
+        let guardrail = planning.planner.policy().guardrail;
         let (env, frame, seed) = (&self.env, &self.goal_frame, self.seed);
-        let policy = self.policy.clone();
+        let policy = planning.policy.clone();
         let device = &self.device;
         let mut planner = pool.install(|| EpisodePlanner::new(policy, env, frame, seed, device))?;
         planner.set_guardrail(guardrail);
-        self.planner = planner;
+        planning.planner = planner;
         Ok(())
+    }
+
+    /// Plans with (`true`) or without the models' hazard guardrail.
+    pub(super) fn set_guardrail(&mut self, on: bool) {
+        if let Some(planning) = self.planning.as_mut() {
+            let guardrail = planning.models.guardrail(on);
+            planning.planner.set_guardrail(guardrail);
+        }
+    }
+
+    /// Everything drawable as it stands, and the episode's goal.
+    pub(super) fn scene(&self) -> (Vec<Drawable>, Goal) {
+        let scene = self.env.world().map(sim::World::scene).unwrap_or_default();
+        let goal = self.env.goal().copied().unwrap_or(Goal {
+            agent_position: [0.0; 2],
+            object_pose: None,
+        });
+        (scene, goal)
     }
 
     /// The driver's action at `step`.
@@ -141,9 +182,18 @@ impl<'m> PracticeEpisode<'m> {
     /// The planner's decision at `step`; in real time, one slower than a step is replaced by
     /// the previous plan's next action.
     pub(super) fn plan(&mut self, step: u32, pool: &rayon::ThreadPool) -> Decision {
+        let Some(planning) = self.planning.as_mut() else {
+            // Nothing to plan with yet: the exploration's random walk.
+            let Action(taken) = self.wander.act_one(0, &self.obs);
+            return Decision {
+                step,
+                taken,
+                ..Decision::default()
+            };
+        };
         let started = Instant::now();
         let (mut per_iteration, mut rejected, mut best) = (Vec::new(), 0, f32::INFINITY);
-        let (planner, obs, models) = (&mut self.planner, &self.obs, self.models);
+        let (planner, obs, models) = (&mut planning.planner, &self.obs, planning.models);
         let device = &self.device;
         let (plan, imagined) = pool.install(|| {
             let latent = planner.encode(obs, device);
@@ -185,7 +235,7 @@ impl<'m> PracticeEpisode<'m> {
             rejected,
             evaluated: plan.stats.evaluated,
             all_rejected: !plan.stats.feasible,
-            deadline_ms: self
+            deadline_ms: planning
                 .policy
                 .planner
                 .deadline

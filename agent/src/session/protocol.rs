@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sim::{Goal, WorldSpec};
+use sim::{Drawable, Goal, WorldSpec};
 
 use crate::train::StepReport;
 
@@ -25,6 +25,8 @@ pub enum Command {
     /// Take this action at the next step instead of the plan's (driving by hand); the
     /// episode's transitions reach the learner like any other.
     Teleop([f32; 2]),
+    /// How fast the actor's episode runs against wall time (with [`Clock::RealTime`](super::Clock::RealTime)).
+    SetSpeed(Speed),
     /// Train (`true`) or hold the learner (`false`).
     SetLearning(bool),
     /// Plan with (`true`) or without (`false`) the hazard guardrail.
@@ -38,6 +40,16 @@ pub enum Command {
     LoadCheckpoint(PathBuf),
     /// End the session (the learner writes a final checkpoint).
     Stop,
+}
+
+/// The pace of the actor's episode.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speed {
+    /// A step every dt × action repeat of wall time, multiplied by this factor (1: real time).
+    Times(f64),
+    /// As fast as planning goes.
+    Unpaced,
 }
 
 /// What the session is doing.
@@ -119,6 +131,9 @@ pub struct EpisodeOutcome {
     pub teleop_steps: u64,
     /// Handed to the learner's queue.
     pub handed_to_learner: bool,
+    /// The learned planner acted (`false`: the episode wandered as the exploration does,
+    /// before any model was fitted; not counted as practice).
+    pub planned: bool,
 }
 
 /// What a session reports; bounded, and a slow reader loses frames and metrics, never the
@@ -147,6 +162,14 @@ pub enum Event {
         agent: [f32; 2],
         /// The goal image, when it changed since the last frame.
         goal: Option<Vec<u8>>,
+        /// The episode's goal (where it puts the agent, and the pushed object).
+        goal_state: Goal,
+        /// Every drawable of the world as it stands (for viewers that draw it themselves).
+        scene: Vec<Drawable>,
+        /// Steps of the actor's episode so far.
+        episode_steps: u64,
+        /// Hazards entered in it so far.
+        hazard_entries: u64,
     },
     /// One of the actor's episodes ended.
     EpisodeEnded(EpisodeOutcome),

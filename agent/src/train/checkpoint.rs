@@ -83,6 +83,12 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
     ))
 }
 
+/// The training configuration (model, optimiser, seed) a checkpoint was written with; `path`
+/// as [`resolve_checkpoint`] takes it.
+pub fn checkpoint_config(path: &Path) -> Result<TrainConfig, TrainError> {
+    read_config(&resolve_checkpoint(path)?)
+}
+
 fn read_config(dir: &Path) -> Result<TrainConfig, TrainError> {
     TrainConfig::load(dir.join(CONFIG_FILE)).map_err(|err| {
         checkpoint_error(&dir.join(CONFIG_FILE), format!("unreadable config: {err}"))

@@ -5,7 +5,9 @@ mod checkpoint;
 mod learner;
 mod trainer;
 
-pub use self::checkpoint::{CheckpointState, latest_checkpoint, load_model, resolve_checkpoint};
+pub use self::checkpoint::{
+    CheckpointState, checkpoint_config, latest_checkpoint, load_model, resolve_checkpoint,
+};
 pub use self::learner::{
     Learner, LearnerConfig, LearnerControl, LearnerEvent, LearnerLockstep, LearnerSummary,
     WeightsSnapshot,
