@@ -73,8 +73,9 @@ fn draw_overlay(live: Res<Live>, mut gizmos: Gizmos) {
             .map(|p| to_bevy(p, 0.06))
             .collect();
         gizmos.linestrip(points.iter().copied(), IMAGINED);
-        for point in &points[1..] {
-            gizmos.sphere(Isometry3d::from_translation(*point), 0.03, IMAGINED);
+        // Where the plan imagines ending up.
+        if let Some(end) = points.last() {
+            gizmos.sphere(Isometry3d::from_translation(*end), 0.05, IMAGINED);
         }
     }
     if decision.all_rejected {

@@ -170,9 +170,17 @@ fn sparkline(ui: &mut egui::Ui, label: &str, values: &[f64], stroke: egui::Color
         }
     });
     let (rect, _) =
-        ui.allocate_exact_size(egui::vec2(ui.available_width(), 22.0), egui::Sense::hover());
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), 20.0), egui::Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    if values.len() == 1 {
+        // One point (one optimiser iteration): a level line.
+        let y = rect.center().y;
+        painter.line_segment(
+            [egui::pos2(rect.left(), y), egui::pos2(rect.right(), y)],
+            egui::Stroke::new(1.5, stroke),
+        );
+    }
     if values.len() < 2 {
         return;
     }
@@ -364,8 +372,10 @@ fn panels(
                     ui.colored_label(c, text);
                     match &live.metrics {
                         Some(m) => ui.label(format!(
-                            "learner step {} · {:.0} frames/s · replay {} transitions",
-                            m.step.step, m.samples_per_s, m.replay_transitions
+                            "learner step {} · {:.0} frames/s · replay {:.1}k",
+                            m.step.step,
+                            m.samples_per_s,
+                            m.replay_transitions as f64 / 1e3
                         )),
                         None => ui.label("learner: waiting for its first step"),
                     };
