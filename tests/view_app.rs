@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 
 use common::{assert_ok, stderr};
 
-/// Runs `kennel view ARGS` in `dir` under a 1280×720 virtual display.
+/// Runs `kennel view` on two_rooms (two simulator environments, run folder `run`, report
+/// `report.json`) with `args`, in `dir`, under a 1280×720 virtual display.
 fn view_under_xvfb(args: &[&str], dir: &Path) -> Output {
     let found = Command::new("xvfb-run").arg("--help").output();
     assert!(
@@ -21,6 +22,8 @@ fn view_under_xvfb(args: &[&str], dir: &Path) -> Output {
         .args(["-a", "-s", "-screen 0 1280x720x24"])
         .arg(env!("CARGO_BIN_EXE_kennel"))
         .arg("view")
+        .args(["--world", "two_rooms", "--envs", "2", "--out", "run"])
+        .args(["--report", "report.json"])
         .args(args)
         .current_dir(dir)
         .output()
@@ -66,23 +69,7 @@ fn rect_of(report: &serde_json::Value, name: &str) -> [f64; 4] {
 #[test]
 fn the_app_shows_the_world_and_the_agents_eye() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = view_under_xvfb(
-        &[
-            "--world",
-            "two_rooms",
-            "--envs",
-            "2",
-            "--out",
-            "run",
-            "--frames",
-            "120",
-            "--screenshot",
-            "shot.png",
-            "--report",
-            "report.json",
-        ],
-        dir.path(),
-    );
+    let out = view_under_xvfb(&["--frames", "120", "--screenshot", "shot.png"], dir.path());
     assert_ok(&out);
     let report = report(&dir.path().join("report.json"));
     assert!(
@@ -136,23 +123,7 @@ fn scripted_input_sets_a_goal_and_drives_the_agent() {
         r#"[{"at_frame": 5, "click": [300, 250]}, {"at_frame": 15, "hold": "D", "for_frames": 60}]"#,
     )
     .expect("write the script");
-    let out = view_under_xvfb(
-        &[
-            "--world",
-            "two_rooms",
-            "--envs",
-            "2",
-            "--out",
-            "run",
-            "--frames",
-            "240",
-            "--script",
-            "script.json",
-            "--report",
-            "report.json",
-        ],
-        dir.path(),
-    );
+    let out = view_under_xvfb(&["--frames", "240", "--script", "script.json"], dir.path());
     assert_ok(&out);
     let report = report(&dir.path().join("report.json"));
     assert_eq!(report["goals_set"], 1, "{report}");
