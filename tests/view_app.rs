@@ -171,6 +171,27 @@ fn without_a_display_the_app_says_how_to_get_one() {
 }
 
 #[test]
+fn without_a_graphics_driver_the_app_says_what_to_install() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x720x24"])
+        .arg(env!("CARGO_BIN_EXE_kennel"))
+        .args(["view", "--world", "reach", "--out", "run", "--frames", "5"])
+        // No Vulkan driver to be found.
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("RUST_BACKTRACE", "0")
+        .current_dir(dir.path())
+        .output()
+        .expect("run xvfb-run kennel view");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not be drawn") && err.contains("mesa-vulkan-drivers"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_script_is_refused_with_its_step() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(

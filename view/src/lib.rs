@@ -54,6 +54,11 @@ pub enum ViewError {
         "no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set); on a desktop run it from a graphical session, headless run it under `xvfb-run -a -s \"-screen 0 1280x720x24\" kennel view ...` (Debian: apt-get install xvfb mesa-vulkan-drivers)"
     )]
     NoDisplay,
+    /// The window's renderer could not start (no graphics driver, most often).
+    #[error(
+        "the window could not be drawn: {0}\n  without a GPU, install Mesa's CPU Vulkan driver (Debian: apt-get install mesa-vulkan-drivers); the headless commands (demo, eval, train, ...) need none"
+    )]
+    Renderer(String),
     /// The session could not start.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -81,6 +86,41 @@ pub fn run(config: ViewConfig) -> Result<ViewReport, ViewError> {
     if let Some(checkpoint) = &config.checkpoint {
         session.send(agent::session::Command::LoadCheckpoint(checkpoint.clone()));
     }
+    // `App::run` hands the app to the window's event loop and does not give it back: what
+    // the app has to say at the end comes through this slot.
+    let handoff = capture::Handoff::default();
+    // Bevy panics when it finds no graphics driver (while building its render plugin); that is
+    // the user's machine, not a bug, and gets an error that says what to install.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut app = build_app(session, &config);
+        app.insert_resource(handoff.clone());
+        app.run()
+    }));
+    if let Err(panic) = ran {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "a panic without a message".into());
+        return Err(ViewError::Renderer(what));
+    }
+    let (report, session) = handoff.take();
+    let report = report.unwrap_or_default();
+    if let Some(session) = session {
+        link::stop_and_join(session).map_err(ViewError::SessionFailed)?;
+    }
+    if let Some(path) = &config.capture.report {
+        let text = serde_json::to_string_pretty(&report).expect("the report serialises") + "\n";
+        std::fs::write(path, text).map_err(|source| ViewError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(report)
+}
+
+/// The app: Bevy's default plugins with one window, egui, and kennel's plugins on `session`.
+fn build_app(session: Session, config: &ViewConfig) -> App {
     let mut app = App::new();
     app.add_plugins(
         DefaultPlugins
@@ -108,7 +148,7 @@ pub fn run(config: ViewConfig) -> Result<ViewReport, ViewError> {
     })
     .add_plugins(bevy_egui::EguiPlugin::default())
     .add_plugins((
-        link::SessionLinkPlugin::new(session, &config),
+        link::SessionLinkPlugin::new(session, config),
         scene::ScenePlugin,
         camera::OrbitCameraPlugin,
         overlay::OverlayPlugin,
@@ -116,22 +156,5 @@ pub fn run(config: ViewConfig) -> Result<ViewReport, ViewError> {
         panel::PanelPlugin::new(config.worlds.clone(), config.checkpoint.clone()),
         capture::CapturePlugin::new(config.capture.clone()),
     ));
-    // `App::run` hands the app to the window's event loop and does not give it back: what
-    // the app has to say at the end comes through this slot.
-    let handoff = capture::Handoff::default();
-    app.insert_resource(handoff.clone());
-    app.run();
-    let (report, session) = handoff.take();
-    let report = report.unwrap_or_default();
-    if let Some(session) = session {
-        link::stop_and_join(session).map_err(ViewError::SessionFailed)?;
-    }
-    if let Some(path) = &config.capture.report {
-        let text = serde_json::to_string_pretty(&report).expect("the report serialises") + "\n";
-        std::fs::write(path, text).map_err(|source| ViewError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    }
-    Ok(report)
+    app
 }
