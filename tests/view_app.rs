@@ -192,6 +192,22 @@ fn without_a_graphics_driver_the_app_says_what_to_install() {
 }
 
 #[test]
+fn a_missing_checkpoint_is_named_before_any_window_opens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_kennel"))
+        .args(["view", "--checkpoint", "no_such_run", "--frames", "5"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run kennel view");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("--checkpoint no_such_run") && err.contains("no such file or folder"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_script_is_refused_with_its_step() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
