@@ -152,18 +152,25 @@ fn scripted_input_sets_a_goal_and_drives_the_agent() {
     );
 }
 
-#[test]
-fn without_a_display_the_app_says_how_to_get_one() {
+/// Runs `command` in a fresh folder, checks that it fails and returns what it said.
+fn refusal(command: &mut Command) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_kennel"))
-        .args(["view", "--world", "reach", "--out", "run", "--frames", "5"])
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
+    let out = command
         .current_dir(dir.path())
         .output()
         .expect("run kennel view");
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    assert!(!out.status.success(), "it did not fail: {}", stderr(&out));
+    stderr(&out)
+}
+
+#[test]
+fn without_a_display_the_app_says_how_to_get_one() {
+    let err = refusal(
+        Command::new(env!("CARGO_BIN_EXE_kennel"))
+            .args(["view", "--world", "reach", "--out", "run", "--frames", "5"])
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY"),
+    );
     assert!(
         err.contains("no display") && err.contains("xvfb-run"),
         "{err}"
@@ -172,19 +179,15 @@ fn without_a_display_the_app_says_how_to_get_one() {
 
 #[test]
 fn without_a_graphics_driver_the_app_says_what_to_install() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24"])
-        .arg(env!("CARGO_BIN_EXE_kennel"))
-        .args(["view", "--world", "reach", "--out", "run", "--frames", "5"])
-        // No Vulkan driver to be found.
-        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
-        .env("RUST_BACKTRACE", "0")
-        .current_dir(dir.path())
-        .output()
-        .expect("run xvfb-run kennel view");
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = refusal(
+        Command::new("xvfb-run")
+            .args(["-a", "-s", "-screen 0 1280x720x24"])
+            .arg(env!("CARGO_BIN_EXE_kennel"))
+            .args(["view", "--world", "reach", "--out", "run", "--frames", "5"])
+            // No Vulkan driver to be found.
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("RUST_BACKTRACE", "0"),
+    );
     assert!(
         err.contains("could not be drawn") && err.contains("mesa-vulkan-drivers"),
         "{err}"
@@ -193,14 +196,13 @@ fn without_a_graphics_driver_the_app_says_what_to_install() {
 
 #[test]
 fn a_missing_checkpoint_is_named_before_any_window_opens() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_kennel"))
-        .args(["view", "--checkpoint", "no_such_run", "--frames", "5"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run kennel view");
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = refusal(Command::new(env!("CARGO_BIN_EXE_kennel")).args([
+        "view",
+        "--checkpoint",
+        "no_such_run",
+        "--frames",
+        "5",
+    ]));
     assert!(
         err.contains("--checkpoint no_such_run") && err.contains("no such file or folder"),
         "{err}"
@@ -210,17 +212,12 @@ fn a_missing_checkpoint_is_named_before_any_window_opens() {
 #[test]
 fn a_bad_script_is_refused_with_its_step() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(
-        dir.path().join("bad.json"),
-        r#"[{"at_frame": 3, "hold": "Q"}]"#,
-    )
-    .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_kennel"))
-        .args(["view", "--script", "bad.json", "--frames", "5"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run kennel view");
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let script = dir.path().join("bad.json");
+    std::fs::write(&script, r#"[{"at_frame": 3, "hold": "Q"}]"#).expect("write");
+    let err = refusal(
+        Command::new(env!("CARGO_BIN_EXE_kennel"))
+            .args(["view", "--frames", "5", "--script"])
+            .arg(&script),
+    );
     assert!(err.contains("bad.json") && err.contains("\"Q\""), "{err}");
 }
