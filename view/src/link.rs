@@ -33,11 +33,6 @@ impl Series {
         }
         self.points.push_back([step as f64, value]);
     }
-
-    /// The newest value.
-    pub fn last(&self) -> Option<f64> {
-        self.points.back().map(|p| p[1])
-    }
 }
 
 /// The learner's figures as live plots.
@@ -170,12 +165,8 @@ pub struct Live {
     pub teleop: TeleopTrack,
     /// The newest goal asked for, and whether an episode has taken it (a frame carried it).
     pub asked_goal: Option<(Goal, bool)>,
-    /// Events drained so far.
-    pub events: u64,
     /// Frames received so far.
     pub frames: u64,
-    /// The session has ended.
-    pub ended: bool,
 }
 
 impl Live {
@@ -224,9 +215,7 @@ impl Live {
             },
             teleop: TeleopTrack::default(),
             asked_goal: None,
-            events: 0,
             frames: 0,
-            ended: false,
         }
     }
 
@@ -272,17 +261,13 @@ impl Live {
         };
         let events: Vec<Event> = session.events().try_iter().take(4096).collect();
         for event in events {
-            self.events += 1;
             self.take(event);
         }
     }
 
     fn take(&mut self, event: Event) {
         match event {
-            Event::Phase(phase) => {
-                self.phase = Some(phase);
-                self.ended |= phase == Phase::Finished;
-            }
+            Event::Phase(phase) => self.phase = Some(phase),
             Event::Filling { transitions } => self.filling = Some(transitions),
             Event::Metrics(metrics) => {
                 self.filling = None;

@@ -25,10 +25,6 @@ const SIDE_WIDTH: f32 = 340.0;
 /// Side of the magnified agent's-eye and goal images (64 × 2, nearest-neighbour).
 const EYE_SIDE: f32 = 128.0;
 
-/// The panel systems (others order against them).
-#[derive(SystemSet, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PanelSet;
-
 /// Where each panel section was drawn last frame, logical pixels (for screenshots of one
 /// panel).
 #[derive(Resource, Clone, Debug, Default)]
@@ -92,7 +88,7 @@ impl Plugin for PanelPlugin {
             goal: None,
         })
         .init_resource::<PanelRects>()
-        .add_systems(EguiPrimaryContextPass, panels.in_set(PanelSet));
+        .add_systems(EguiPrimaryContextPass, panels);
     }
 }
 
