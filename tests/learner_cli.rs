@@ -1,5 +1,5 @@
 //! End-to-end tests of the learner's commands: `kennel train` (fresh, resumed, refusing to
-//! overwrite, offline from recorded episodes), `kennel probe` and `kennel bench train`.
+//! overwrite), `kennel probe` and `kennel bench train`.
 
 mod common;
 
@@ -99,47 +99,6 @@ fn train_resume_and_probe() {
         stderr(&missing).contains("no such file or folder"),
         "{}",
         stderr(&missing)
-    );
-}
-
-#[test]
-fn train_offline_on_recorded_episodes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let record = [
-        "rollout", "--world", "reach", "--envs", "4", "--steps", "220", "--out", "roll",
-        "--record", "episodes",
-    ];
-    let output = kennel(&record, dir.path());
-    assert_ok(&output);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("recorded 8 finished episodes"));
-    let train = [
-        "train", "--world", "reach", "--data", "episodes", "--steps", "2", "--batch", "4", "--out",
-        "offline",
-    ];
-    assert_ok(&kennel(&train, dir.path()));
-    assert!(
-        dir.path()
-            .join("offline/checkpoints/step-00000002/model.bpk")
-            .is_file()
-    );
-    let twice = kennel(&record, dir.path());
-    assert!(!twice.status.success());
-    assert!(
-        stderr(&twice).contains("already holds recorded episodes"),
-        "{}",
-        stderr(&twice)
-    );
-    let bad = kennel(
-        &[
-            "train", "--world", "reach", "--data", "roll", "--steps", "1", "--out", "x",
-        ],
-        dir.path(),
-    );
-    assert!(!bad.status.success());
-    assert!(
-        stderr(&bad).contains("no episodes-*.bin files"),
-        "{}",
-        stderr(&bad)
     );
 }
 

@@ -56,4 +56,7 @@ pub enum SimError {
         /// Why it failed.
         message: String,
     },
+    /// A stream's producer other than the simulator (recorded data, say) failed.
+    #[error("{0}")]
+    Producer(String),
 }

@@ -134,12 +134,64 @@ pub fn spawn(
     mut policy: impl Policy + 'static,
     config: StreamConfig,
 ) -> Result<TransitionStream, SimError> {
-    let (sender, receiver) = bounded(config.capacity.max(1));
+    let capacity = config.capacity;
+    spawn_producer("kennel-stream", capacity, move |sink| {
+        produce(&mut vec_env, &mut policy, &config, sink)
+    })
+}
+
+/// The producer's end of a stream: hands batches to the consumer, waiting for room.
+pub struct BatchSink {
+    sender: Sender<TransitionBatch>,
+    stop: Arc<AtomicBool>,
+}
+
+impl BatchSink {
+    /// Sends `batch`, waiting while the channel is full; `false` once the consumer has stopped
+    /// the stream or gone (the producer should then return).
+    pub fn send(&self, batch: TransitionBatch) -> bool {
+        // Wait for room, but wake up regularly to notice a stop request.
+        let mut pending = batch;
+        loop {
+            match self.sender.send_timeout(pending, Duration::from_millis(50)) {
+                Ok(()) => return true,
+                Err(SendTimeoutError::Timeout(batch)) => {
+                    if self.stopped() {
+                        return false;
+                    }
+                    pending = batch;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    }
+
+    /// Whether the consumer has asked the producer to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts a thread named `name` that runs `produce` with the sink of a new stream of
+/// `capacity` batches: any source of transitions (recorded datasets, say) can feed a learner
+/// the way the simulator does. `produce` returns when the sink refuses a batch.
+pub fn spawn_producer<F>(
+    name: &str,
+    capacity: usize,
+    produce: F,
+) -> Result<TransitionStream, SimError>
+where
+    F: FnOnce(&BatchSink) -> Result<StreamStats, SimError> + Send + 'static,
+{
+    let (sender, receiver) = bounded(capacity.max(1));
     let stop = Arc::new(AtomicBool::new(false));
-    let stop_flag = Arc::clone(&stop);
+    let sink = BatchSink {
+        sender,
+        stop: Arc::clone(&stop),
+    };
     let producer = std::thread::Builder::new()
-        .name("kennel-stream".to_owned())
-        .spawn(move || produce(&mut vec_env, &mut policy, &config, &sender, &stop_flag))
+        .name(name.to_owned())
+        .spawn(move || produce(&sink))
         .map_err(|err| SimError::ThreadPool {
             threads: 1,
             message: err.to_string(),
@@ -155,13 +207,12 @@ fn produce(
     vec_env: &mut VecEnv,
     policy: &mut dyn Policy,
     config: &StreamConfig,
-    sender: &Sender<TransitionBatch>,
-    stop: &AtomicBool,
+    sink: &BatchSink,
 ) -> Result<StreamStats, SimError> {
     let mut stats = StreamStats::default();
     let mut observations: Vec<Observation> = vec_env.reset()?.into_iter().map(|(o, _)| o).collect();
     let mut actions = Vec::with_capacity(observations.len());
-    'stream: while !stop.load(Ordering::Relaxed)
+    while !sink.stopped()
         && config
             .max_batches
             .is_none_or(|max| stats.batches_sent < max)
@@ -183,19 +234,8 @@ fn produce(
             observations = steps.into_iter().map(|s| s.obs).collect();
         }
         let transitions = batch.len() as u64;
-        // Wait for room, but wake up regularly to notice a stop request.
-        let mut pending = batch;
-        loop {
-            match sender.send_timeout(pending, Duration::from_millis(50)) {
-                Ok(()) => break,
-                Err(SendTimeoutError::Timeout(batch)) => {
-                    if stop.load(Ordering::Relaxed) {
-                        break 'stream;
-                    }
-                    pending = batch;
-                }
-                Err(SendTimeoutError::Disconnected(_)) => break 'stream,
-            }
+        if !sink.send(batch) {
+            break;
         }
         stats.batches_sent += 1;
         stats.transitions_sent += transitions;

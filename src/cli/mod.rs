@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod bench;
+mod dataset;
 mod demo;
 mod eval;
 mod probe;
@@ -32,8 +33,11 @@ enum Command {
     Worlds(worlds::WorldsCommand),
     /// Render one frame of a world to a PNG.
     Render(render::RenderArgs),
-    /// Run many environments with smooth random actions; write frames and a summary.
+    /// Record a dataset: safetensors shards and a manifest, resumable, split across jobs.
     Rollout(rollout::RolloutArgs),
+    /// Merge the jobs of a dataset, verify one, summarise one.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
     /// Learn a JEPA world model from a world's frames.
     Train(train::TrainArgs),
     /// Evaluate a trained model's planner on seeded episodes, with reference rows.
@@ -74,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worlds(command) => worlds::run(command),
         Command::Render(args) => render::run(&args),
         Command::Rollout(args) => rollout::run(&args),
+        Command::Dataset(command) => dataset::run(command),
         Command::Train(args) => train::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Eval(args) => eval::run(&args),

@@ -1,17 +1,22 @@
-//! `kennel rollout`: many environments of a world driven by smooth random actions, with
-//! progress, a filmstrip PNG of the first environment, its goal image and a JSON summary.
+//! `kennel rollout`: records a dataset (safetensors shards and a manifest) that Python and
+//! `kennel train --data` read; resumable after a kill, and split across the jobs of a Slurm
+//! job array or a Kubernetes Indexed Job. The work is `agent::dataset`'s.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use agent::Episode;
-use agent::dataset::{EpisodeFile, write_episode_file};
-use anyhow::Context;
+use agent::dataset::{
+    EpisodeSource, PlannerSource, PolicyRecord, RolloutPlan, RolloutProgress, ShardSpec,
+    SmoothRandomSource, write_dataset,
+};
+use agent::eval::LearnedPolicy;
+use agent::pipeline::{PlannerGraph, load_or_fit_cost_models};
+use agent::train::load_model;
+use anyhow::{Context, bail};
+use burn::prelude::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use sim::{Frame, Policy, SmoothRandomPolicy, VecEnv};
 
+use super::eval::{PlannerArgs, bar_style, print_fit_summary, show_fit};
 use crate::world_files::load_world;
 
 #[derive(Debug, Args)]
@@ -19,266 +24,339 @@ pub struct RolloutArgs {
     /// World file or shipped world name.
     #[arg(long, default_value = "two_rooms")]
     world: String,
-    /// Environments run side by side.
+    /// Episodes of the whole dataset (a job with --shard records its share).
+    #[arg(long)]
+    episodes: u64,
+    /// The dataset folder (one per job when the work is split).
+    #[arg(long)]
+    out: PathBuf,
+    /// Episodes recorded side by side.
     #[arg(long, default_value_t = 16)]
     envs: usize,
-    /// Vector steps (each environment takes this many env steps).
-    #[arg(long, default_value_t = 400)]
-    steps: u64,
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Master seed; every environment's episodes derive from it.
+    /// Master seed: episode e is a function of the world, this seed, e and the policy.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output folder (created if missing).
-    #[arg(long, default_value = "runs/rollout")]
-    out: PathBuf,
-    /// Frames in the filmstrip of environment 0.
-    #[arg(long, default_value_t = 12)]
-    filmstrip: usize,
-    /// Also write every finished episode (frames, actions, states) to this folder, for
-    /// `kennel train --data`.
+    /// What acts: `smooth-random` (the world's exploration) or `planner:CHECKPOINT` (the
+    /// learned planner acting to each episode's goal; its flags below).
+    #[arg(long, default_value = "smooth-random", value_parser = parse_policy)]
+    policy: PolicyArg,
+    /// This job's share, `I/N` (I from 0). Without it, Slurm's SLURM_ARRAY_TASK_ID and
+    /// SLURM_ARRAY_TASK_COUNT, or Kubernetes' JOB_COMPLETION_INDEX with --shard-count.
     #[arg(long)]
-    record: Option<PathBuf>,
+    shard: Option<ShardSpec>,
+    /// Jobs in all, with JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's completions).
+    #[arg(long)]
+    shard_count: Option<u64>,
+    /// Finish the interrupted job in --out (or start it, if the folder is empty).
+    #[arg(long)]
+    resume: bool,
+    /// Shard size in MB (10⁶ bytes): a shard closes after the episode that reaches it.
+    #[arg(long, default_value_t = 256.0)]
+    shard_mb: f64,
+    /// Print no progress bar (for logs).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    planner: PlannerArgs,
 }
 
-/// Gathers each environment's transitions into whole episodes and writes them in files.
-struct Recorder {
-    dir: PathBuf,
-    world: String,
-    height: usize,
-    width: usize,
-    open: Vec<Episode>,
-    done: Vec<Episode>,
-    files: usize,
-    episodes_written: usize,
+#[derive(Clone, Debug)]
+enum PolicyArg {
+    SmoothRandom,
+    Planner(PathBuf),
 }
 
-impl Recorder {
-    fn new(dir: PathBuf, world: &str, observations: &[sim::Observation]) -> Self {
-        let open = observations
-            .iter()
-            .enumerate()
-            .map(|(i, o)| Episode {
-                env_id: i as u32,
-                frames: o.rgb.rgb.clone(),
-                states: o.state.clone(),
-                ..Episode::default()
-            })
-            .collect();
-        let (height, width) = observations
-            .first()
-            .map_or((0, 0), |o| (o.rgb.height as usize, o.rgb.width as usize));
-        Self {
-            dir,
-            world: world.to_owned(),
-            height,
-            width,
-            open,
-            done: Vec::new(),
-            files: 0,
-            episodes_written: 0,
-        }
+fn parse_policy(text: &str) -> Result<PolicyArg, String> {
+    match text.split_once(':') {
+        None if text == "smooth-random" => Ok(PolicyArg::SmoothRandom),
+        Some(("planner", path)) if !path.is_empty() => Ok(PolicyArg::Planner(path.into())),
+        _ => Err(format!(
+            "{text:?}: expected `smooth-random` or `planner:CHECKPOINT` (a checkpoint or run folder)"
+        )),
     }
+}
 
-    fn record(&mut self, actions: &[sim::Action], steps: &[sim::Step]) -> anyhow::Result<()> {
-        for (i, (action, step)) in actions.iter().zip(steps).enumerate() {
-            let episode = &mut self.open[i];
-            if step.info.is_first {
-                // The autoreset step: the new episode's first frame.
-                *episode = Episode {
-                    env_id: i as u32,
-                    seed: step.info.episode_seed,
-                    frames: step.obs.rgb.rgb.clone(),
-                    states: step.obs.state.clone(),
-                    ..Episode::default()
-                };
-                continue;
-            }
-            episode.seed = step.info.episode_seed;
-            episode.frames.extend_from_slice(&step.obs.rgb.rgb);
-            episode.actions.push(action.0);
-            episode.states.extend_from_slice(&step.obs.state);
-            if step.terminated || step.truncated {
-                let mut finished = std::mem::take(episode);
-                finished.finished = true;
-                self.done.push(finished);
-            }
+/// This job's share: `--shard`, else the scheduler's environment; and where it came from.
+fn job_share(args: &RolloutArgs) -> anyhow::Result<Option<(ShardSpec, &'static str)>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let number = |name: &str, value: String| -> anyhow::Result<u64> {
+        value
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}={value:?} is not a whole number"))
+    };
+    if let Some(shard) = args.shard {
+        if args.shard_count.is_some() {
+            bail!(
+                "--shard-count goes with JOB_COMPLETION_INDEX; --shard {shard} already gives the job count"
+            );
         }
-        if self.done.len() >= 64 {
-            self.flush()?;
-        }
-        Ok(())
+        return Ok(Some((shard, "--shard")));
     }
-
-    fn flush(&mut self) -> anyhow::Result<()> {
-        if self.done.is_empty() {
-            return Ok(());
-        }
-        let file = EpisodeFile {
-            version: agent::dataset::EPISODE_FORMAT_VERSION,
-            world: self.world.clone(),
-            height: self.height,
-            width: self.width,
-            episodes: std::mem::take(&mut self.done),
+    if let Some(id) = var("SLURM_ARRAY_TASK_ID") {
+        let id = number("SLURM_ARRAY_TASK_ID", id)?;
+        // Arrays may start anywhere (--array=1-8): count from the array's first index.
+        let min = var("SLURM_ARRAY_TASK_MIN")
+            .map(|v| number("SLURM_ARRAY_TASK_MIN", v))
+            .transpose()?
+            .unwrap_or(0);
+        let count = match (args.shard_count, var("SLURM_ARRAY_TASK_COUNT")) {
+            (Some(n), _) => n,
+            (None, Some(n)) => number("SLURM_ARRAY_TASK_COUNT", n)?,
+            (None, None) => bail!(
+                "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; pass --shard-count N (the array's size) or --shard I/N"
+            ),
         };
-        self.episodes_written += file.episodes.len();
-        write_episode_file(&self.dir, self.files, &file)?;
-        self.files += 1;
-        Ok(())
+        let shard = ShardSpec::new(id.saturating_sub(min), count)
+            .map_err(|e| anyhow::anyhow!("SLURM_ARRAY_TASK_ID: {e}"))?;
+        return Ok(Some((shard, "SLURM_ARRAY_TASK_ID")));
     }
+    if let Some(index) = var("JOB_COMPLETION_INDEX") {
+        let index = number("JOB_COMPLETION_INDEX", index)?;
+        let Some(count) = args.shard_count else {
+            bail!(
+                "JOB_COMPLETION_INDEX={index} is set (a Kubernetes Indexed Job) but --shard-count is not; pass --shard-count N, the Job's completions"
+            );
+        };
+        let shard = ShardSpec::new(index, count)
+            .map_err(|e| anyhow::anyhow!("JOB_COMPLETION_INDEX: {e}"))?;
+        return Ok(Some((shard, "JOB_COMPLETION_INDEX")));
+    }
+    if args.shard_count.is_some() {
+        bail!(
+            "--shard-count needs JOB_COMPLETION_INDEX in the environment (a Kubernetes Indexed Job); to pick a share by hand pass --shard I/N"
+        );
+    }
+    Ok(None)
 }
 
-/// What `summary.json` holds.
-#[derive(Debug, Serialize)]
-struct RolloutSummary {
-    world: String,
-    master_seed: u64,
-    envs: usize,
-    threads: usize,
-    vec_steps: u64,
-    env_steps: u64,
-    episodes_finished: u64,
-    successes: u64,
-    hazard_entries: u64,
-    clipped_actions: u64,
-    seconds: f64,
-    env_steps_per_s: f64,
-    final_state_hash_env0: String,
+/// sha256 over a checkpoint folder's files (names and bytes, sorted): what makes two jobs'
+/// planners the same wherever the folder lies.
+fn folder_sha256(dir: &Path) -> anyhow::Result<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, base, out)?;
+            } else {
+                let name = path
+                    .strip_prefix(base)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                out.push((name, path));
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files).with_context(|| format!("cannot read {}", dir.display()))?;
+    files.sort();
+    let mut all = Vec::new();
+    for (name, path) in files {
+        all.extend_from_slice(name.as_bytes());
+        all.push(0);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        all.extend_from_slice(agent::dataset::sha256_hex(&bytes).as_bytes());
+    }
+    Ok(agent::dataset::sha256_hex(&all))
 }
 
 pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.envs > 0, "--envs must be at least 1");
-    anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    if args.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    if !(args.shard_mb.is_finite() && args.shard_mb > 0.0) {
+        bail!(
+            "--shard-mb must be a positive number of megabytes, got {}",
+            args.shard_mb
+        );
+    }
     let spec = load_world(&args.world)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    let mut vec_env = VecEnv::new(spec.clone(), args.envs, args.seed, args.threads)?;
-    let mut policy = SmoothRandomPolicy::for_world(&spec, args.envs, args.seed);
-    let mut observations: Vec<_> = vec_env.reset()?.into_iter().map(|(o, _)| o).collect();
-    let goal = vec_env
-        .envs_mut()
-        .next()
-        .map(|env| env.render_goal())
-        .transpose()?;
-
-    if let Some(dir) = &args.record
-        && std::fs::read_dir(dir).is_ok_and(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .any(|e| e.file_name().to_string_lossy().starts_with("episodes-"))
-        })
-    {
-        anyhow::bail!(
-            "{} already holds recorded episodes; choose another --record folder (nothing was overwritten)",
-            dir.display()
-        );
-    }
-    let mut recorder = args
-        .record
-        .clone()
-        .map(|dir| Recorder::new(dir, &spec.name, &observations));
-    let every = (args.steps / args.filmstrip.max(1) as u64).max(1);
-    let mut filmstrip: Vec<Frame> = vec![observations[0].rgb.clone()];
-    let progress = ProgressBar::new(args.steps).with_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
-        )?
-        .progress_chars("=> "),
-    );
-    progress.set_prefix(format!("rollout {}", spec.name));
-    let (mut episodes, mut successes, mut hazards, mut clipped) = (0u64, 0u64, 0u64, 0u64);
-    let mut actions = Vec::new();
-    let start = Instant::now();
-    for step in 1..=args.steps {
-        policy.act(&observations, &mut actions);
-        let steps = vec_env.step(&actions)?;
-        if let Some(recorder) = &mut recorder {
-            recorder.record(&actions, &steps)?;
+    let share = job_share(args)?;
+    let device = Device::flex();
+    let loaded;
+    let (source, policy): (Box<dyn EpisodeSource + '_>, PolicyRecord) = match &args.policy {
+        PolicyArg::SmoothRandom => (
+            Box::new(SmoothRandomSource::new(spec.clone())),
+            PolicyRecord {
+                name: "smooth-random".to_owned(),
+                sha256: None,
+            },
+        ),
+        PolicyArg::Planner(checkpoint) => {
+            loaded = load_planner(&spec, checkpoint, &args.planner, args.seed, &device)?;
+            let policy = LearnedPolicy {
+                model: &loaded.model,
+                planner: loaded.planner.clone(),
+                cost: loaded.cost.clone(),
+                critic: Some(&loaded.cost_models.critic),
+                guardrail: loaded.cost_models.guardrail.as_ref(),
+                routing: loaded.graphs.routing(),
+                pose_readout: loaded.cost_models.pose_readout.as_ref(),
+                pose_dynamics: loaded.cost_models.pose_dynamics.as_ref(),
+            };
+            (
+                Box::new(PlannerSource::new(spec.clone(), policy, device.clone())),
+                PolicyRecord {
+                    name: format!("planner:{}", checkpoint.display()),
+                    sha256: Some(loaded.sha256.clone()),
+                },
+            )
         }
-        for s in &steps {
-            hazards += u64::from(s.info.hazard_entries_this_step);
-            clipped += u64::from(s.info.action_clipped);
-            if s.terminated || s.truncated {
-                episodes += 1;
-                successes += u64::from(s.terminated);
-            }
-        }
-        observations = steps.into_iter().map(|s| s.obs).collect();
-        if step % every == 0 && filmstrip.len() < args.filmstrip {
-            filmstrip.push(observations[0].rgb.clone());
-        }
-        if step % 16 == 0 {
-            progress.set_position(step);
-            progress.set_message(format!("{episodes} episodes, {successes} successes"));
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    progress.finish_and_clear();
-    if let Some(recorder) = &mut recorder {
-        recorder.flush()?;
-        println!(
-            "recorded {} finished episodes in {} file(s) under {}",
-            recorder.episodes_written,
-            recorder.files,
-            recorder.dir.display()
-        );
-    }
-
-    let strip_path = args.out.join("filmstrip.png");
-    Frame::strip(&filmstrip, 2).save_png(&strip_path)?;
-    if let Some(goal) = &goal {
-        goal.save_png(args.out.join("goal_env0.png"))?;
-    }
-    let env_steps = args.steps * args.envs as u64;
-    let hash = vec_env
-        .envs_mut()
-        .next()
-        .and_then(|env| env.world().map(|w| w.state_hash()))
-        .unwrap_or_default();
-    let summary = RolloutSummary {
-        world: spec.name.clone(),
-        master_seed: args.seed,
-        envs: args.envs,
-        threads: vec_env.num_threads(),
-        vec_steps: args.steps,
-        env_steps,
-        episodes_finished: episodes,
-        successes,
-        hazard_entries: hazards,
-        clipped_actions: clipped,
-        seconds,
-        env_steps_per_s: env_steps as f64 / seconds,
-        final_state_hash_env0: format!("{hash:016x}"),
     };
-    let summary_path = args.out.join("summary.json");
-    std::fs::write(
-        &summary_path,
-        serde_json::to_string_pretty(&summary)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", summary_path.display()))?;
-
-    println!(
-        "| world | envs | threads | env steps | episodes | successes | hazard entries | env steps/s |"
+    let plan = RolloutPlan {
+        dir: args.out.clone(),
+        spec: spec.clone(),
+        master_seed: args.seed,
+        policy,
+        dataset_episodes: args.episodes,
+        shard: share.map(|(s, _)| s),
+        shard_bytes: (args.shard_mb * 1e6).round().max(1.0) as u64,
+        envs: args.envs,
+        threads: args.threads,
+        resume: args.resume,
+    };
+    if let Some((shard, from)) = share {
+        let range = shard.range(args.episodes);
+        eprintln!(
+            "job {shard} (from {from}): {range} of {} into {}",
+            args.episodes,
+            args.out.display()
+        );
+    }
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} episodes  {msg}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    bar.set_prefix(format!("rollout {}", spec.name));
+    let mut last_shown = std::time::Instant::now();
+    let summary = write_dataset(&plan, source.as_ref(), &mut |p: RolloutProgress| {
+        bar.set_length(p.episodes_total);
+        bar.set_position(p.episodes_done);
+        if last_shown.elapsed().as_millis() >= 200 || p.episodes_done == p.episodes_total {
+            last_shown = std::time::Instant::now();
+            let s = p.elapsed.as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{:.0} frames/s  {:.1} MB/s",
+                p.frames as f64 / s,
+                p.bytes as f64 / 1e6 / s
+            ));
+        }
+    })?;
+    bar.finish_and_clear();
+    let m = &summary.manifest;
+    for file in &summary.regenerated {
+        eprintln!("regenerated {file} (it was missing or damaged; it hashes as the manifest says)");
+    }
+    if summary.episodes == 0 && summary.regenerated.is_empty() {
+        println!(
+            "{} is already complete: {} episodes in {} shards; nothing to do",
+            args.out.display(),
+            m.counts.episodes,
+            m.shards.len()
+        );
+        return Ok(());
+    }
+    let s = summary.seconds.max(1e-9);
     println!(
-        "| {} | {} | {} | {} | {} | {} | {} | {:.0} |",
-        summary.world,
-        summary.envs,
+        "recorded {} episodes ({} frames, {:.1} MB) in {:.1} s on {} threads: {:.0} frames/s, {:.1} MB/s; peak RSS {}",
+        summary.episodes,
+        summary.frames,
+        summary.bytes as f64 / 1e6,
+        summary.seconds,
         summary.threads,
-        summary.env_steps,
-        summary.episodes_finished,
-        summary.successes,
-        summary.hazard_entries,
-        summary.env_steps_per_s
+        summary.frames as f64 / s,
+        summary.bytes as f64 / 1e6 / s,
+        peak_rss().map_or_else(
+            || "unknown".to_owned(),
+            |kb| format!("{:.0} MB", kb as f64 / 1e3)
+        ),
     );
     println!(
-        "wrote {}, {} and {}",
-        strip_path.display(),
-        args.out.join("goal_env0.png").display(),
-        summary_path.display()
+        "{}: {} of {} episodes{} in {} shards, {:.1} MB; {:.1}% ended in success{}",
+        args.out.display(),
+        m.counts.episodes,
+        m.episodes.len(),
+        m.shard_of_job
+            .as_ref()
+            .map_or(String::new(), |j| format!(" (job {j})")),
+        m.shards.len(),
+        m.counts.bytes as f64 / 1e6,
+        100.0 * m.counts.terminated as f64 / m.counts.episodes.max(1) as f64,
+        if m.complete { "; complete" } else { "" }
     );
     Ok(())
+}
+
+/// The process's peak resident memory in kB (Linux's VmHWM), for the benchmark table.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// What the planner policy needs, loaded once.
+struct LoadedPlanner {
+    model: agent::model::JepaModel,
+    cost_models: agent::plan::CostModels,
+    graphs: PlannerGraph,
+    planner: agent::plan::PlannerConfig,
+    cost: agent::plan::GoalCostConfig,
+    sha256: String,
+}
+
+fn load_planner(
+    spec: &std::sync::Arc<sim::WorldSpec>,
+    checkpoint: &Path,
+    args: &PlannerArgs,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<LoadedPlanner> {
+    let (model, train_config, dir) = load_model(checkpoint, device).with_context(|| {
+        format!(
+            "--policy planner:{}: pass a checkpoint folder, a file in one, or a run folder written by `kennel train` or `kennel demo`",
+            checkpoint.display()
+        )
+    })?;
+    let planning = args.config();
+    let planner = planning.planner(spec)?;
+    let bar = ProgressBar::new(1000).with_style(bar_style());
+    bar.set_prefix("critic");
+    let (cost_models, source, notices) =
+        load_or_fit_cost_models(spec, &model, &dir, &planning, seed, device, &mut |p| {
+            show_fit(&bar, &p);
+        })?;
+    bar.finish_and_clear();
+    for notice in &notices {
+        eprintln!("{notice}");
+    }
+    if source == agent::pipeline::CostModelsSource::Fitted {
+        print_fit_summary(&cost_models);
+    }
+    let model = cost_models.planning_model(&model);
+    let graphs = PlannerGraph::build(
+        &cost_models,
+        &planning,
+        train_config.model.context_dims(),
+        device,
+    );
+    Ok(LoadedPlanner {
+        model,
+        cost_models,
+        graphs,
+        planner,
+        cost: planning.cost(),
+        sha256: folder_sha256(&dir)?,
+    })
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agent::ReplayBuffer;
+use agent::dataset::{Dataset, StreamOptions, stream_transitions};
 use agent::model::{
     EpisodeContextConfig, JepaConfig, RegularizerConfig, SigregConfig, VicregConfig,
 };
@@ -45,8 +46,8 @@ pub struct TrainArgs {
     /// Train until this many optimiser steps in total.
     #[arg(long)]
     steps: Option<u64>,
-    /// Train on recorded episodes from this folder (`kennel rollout --record`) instead of a
-    /// live stream.
+    /// Train on a dataset folder written by `kennel rollout` instead of a live stream (its
+    /// shards are streamed: memory holds a few shards and the replay buffer).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Run folder: metrics.jsonl, loss.png, checkpoints/.
@@ -297,37 +298,41 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     check_camera(&spec, trainer.config())?;
     let side = trainer.config().model.encoder.image_size as u32;
 
-    let mut replay = ReplayBuffer::new(args.replay_mb << 20);
+    let replay = ReplayBuffer::new(args.replay_mb << 20);
     let stream = match &args.data {
         Some(dir) => {
-            for file in agent::dataset::read_episode_files(dir)? {
-                if file.world != spec.name {
-                    bail!(
-                        "{} holds episodes of world `{}`, not `{}`; pass --world {}",
-                        dir.display(),
-                        file.world,
-                        spec.name,
-                        file.world
-                    );
-                }
-                if (file.height, file.width) != (side as usize, side as usize) {
-                    bail!(
-                        "{}: frames are {}×{}, the model reads {side}×{side}",
-                        dir.display(),
-                        file.height,
-                        file.width
-                    );
-                }
-                for episode in file.episodes {
-                    replay.push_episode(episode, file.height, file.width);
-                }
+            let dataset = Dataset::open(dir)?;
+            let m = &dataset.manifest;
+            if m.world.sha256 != agent::dataset::world_record(&spec).sha256 {
+                bail!(
+                    "{} holds episodes of world `{}` (as recorded in its manifest), not of --world {}; pass --world {} (or its file)",
+                    dir.display(),
+                    m.world.name,
+                    args.world,
+                    m.world.name
+                );
+            }
+            if (m.height, m.width) != (side, side) {
+                bail!(
+                    "{}: frames are {}×{}, the model reads {side}×{side}",
+                    dir.display(),
+                    m.width,
+                    m.height
+                );
             }
             eprintln!(
-                "loaded {} transitions from {}",
-                replay.num_transitions(),
+                "streaming {} episodes ({} transitions in {} shards) from {}",
+                m.counts.episodes,
+                m.counts.transitions,
+                m.shards.len(),
                 dir.display()
             );
-            None
+            let options = StreamOptions {
+                seed: args.seed ^ trainer.step_count(),
+                capacity: 8,
+                passes: None,
+            };
+            Some(stream_transitions(dataset, options)?)
         }
         None => {
             // One simulator thread: the learner needs the cores more than the renderer does.

@@ -1,0 +1,506 @@
+//! `kennel rollout`'s writer: episodes recorded in parallel, in waves, handed in order to one
+//! thread that fills shards, writes each crash-safely and rewrites the manifest after it.
+//! A resumed job checks every shard it finds against the manifest, regenerates what is missing
+//! or damaged (episodes are pure functions of their index, so it must hash the same), and
+//! carries on from the last shard.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use sim::{Env, SimError, WorldSpec};
+
+use super::manifest::{
+    EpisodeRange, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, Manifest, PolicyRecord, WorldRecord,
+};
+use super::shard::{ShardBuilder, read_shard};
+use super::{DatasetError, EpisodeSource, RecordedEpisode, episode_seed};
+
+/// This job's share of a dataset: part `index` of `count` (`--shard I/N`, 0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardSpec {
+    /// This job's part, from 0.
+    pub index: u64,
+    /// Parts in all.
+    pub count: u64,
+}
+
+impl ShardSpec {
+    /// A valid share (`index < count`).
+    pub fn new(index: u64, count: u64) -> Result<Self, String> {
+        if count == 0 {
+            return Err(format!("{index}/{count}: the job count must be at least 1"));
+        }
+        if index >= count {
+            return Err(format!(
+                "{index}/{count}: the job index counts from 0, so it must be below the job count (0/{count} to {}/{count})",
+                count - 1
+            ));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// The contiguous episodes of this share of `total`.
+    pub fn range(&self, total: u64) -> EpisodeRange {
+        let split = |i: u64| (u128::from(total) * u128::from(i) / u128::from(self.count)) as u64;
+        EpisodeRange {
+            first: split(self.index),
+            end: split(self.index + 1),
+        }
+    }
+}
+
+impl std::str::FromStr for ShardSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |part: &str| part.trim().parse::<u64>().ok();
+        match text.split_once('/') {
+            Some((i, n)) if parse(i).is_some() && parse(n).is_some() => {
+                Self::new(parse(i).unwrap_or_default(), parse(n).unwrap_or_default())
+            }
+            _ => Err(format!(
+                "{text:?}: expected I/N, this job's index from 0 and the number of jobs (e.g. 0/4)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ShardSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Everything a rollout job is asked to do.
+#[derive(Clone, Debug)]
+pub struct RolloutPlan {
+    /// The dataset folder.
+    pub dir: PathBuf,
+    /// The world.
+    pub spec: Arc<WorldSpec>,
+    /// The master seed.
+    pub master_seed: u64,
+    /// The policy, as the manifest records it.
+    pub policy: PolicyRecord,
+    /// Episodes of the whole dataset.
+    pub dataset_episodes: u64,
+    /// This job's share (`None`: all of it).
+    pub shard: Option<ShardSpec>,
+    /// A shard closes after the episode that brings it to this many bytes.
+    pub shard_bytes: u64,
+    /// Episodes recorded side by side.
+    pub envs: usize,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+    /// Finish an interrupted job in `dir` rather than refuse a folder that holds one.
+    pub resume: bool,
+}
+
+/// How far a job has come, after each episode.
+#[derive(Clone, Copy, Debug)]
+pub struct RolloutProgress {
+    /// Episodes of this job done, including those of earlier runs.
+    pub episodes_done: u64,
+    /// Episodes of this job.
+    pub episodes_total: u64,
+    /// Frames recorded by this run.
+    pub frames: u64,
+    /// Shard bytes recorded by this run.
+    pub bytes: u64,
+    /// Since this run started recording.
+    pub elapsed: Duration,
+}
+
+/// What a job did.
+#[derive(Clone, Debug)]
+pub struct RolloutSummary {
+    /// The manifest as written last.
+    pub manifest: Manifest,
+    /// Episodes recorded by this run (0: the job was already complete).
+    pub episodes: u64,
+    /// Frames recorded by this run.
+    pub frames: u64,
+    /// Shard bytes written by this run.
+    pub bytes: u64,
+    /// Shards regenerated because they were missing or damaged.
+    pub regenerated: Vec<String>,
+    /// Seconds spent recording and writing.
+    pub seconds: f64,
+    /// Worker threads used.
+    pub threads: usize,
+}
+
+/// The manifest's record of `spec`.
+pub fn world_record(spec: &WorldSpec) -> WorldRecord {
+    let text = spec.to_json_pretty();
+    WorldRecord {
+        name: spec.name.clone(),
+        sha256: super::sha256_hex(text.as_bytes()),
+        content: serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Records the job `plan` describes with `source` into its folder; `progress` hears after
+/// every episode.
+pub fn write_dataset(
+    plan: &RolloutPlan,
+    source: &dyn EpisodeSource,
+    progress: &mut dyn FnMut(RolloutProgress),
+) -> Result<RolloutSummary, DatasetError> {
+    let dir = &plan.dir;
+    let sim_error = |err: SimError| DatasetError::new(dir, format!("the simulator failed: {err}"));
+    if plan.envs == 0 {
+        return Err(DatasetError::new(dir, "--envs must be at least 1"));
+    }
+    if plan.shard_bytes == 0 {
+        return Err(DatasetError::new(dir, "--shard-mb must be above 0"));
+    }
+    let episodes = plan.shard.map_or(
+        EpisodeRange {
+            first: 0,
+            end: plan.dataset_episodes,
+        },
+        |s| s.range(plan.dataset_episodes),
+    );
+    // Frame and state sizes, from the first episode's start.
+    let (height, width, state_dim) = {
+        let mut env = Env::new(Arc::clone(&plan.spec));
+        let (obs, _) = env
+            .reset(episode_seed(plan.master_seed, episodes.first))
+            .map_err(sim_error)?;
+        (obs.rgb.height, obs.rgb.width, obs.state.len() as u32)
+    };
+    let mut manifest = Manifest {
+        format: FORMAT_NAME.to_owned(),
+        format_version: FORMAT_VERSION,
+        world: world_record(&plan.spec),
+        master_seed: plan.master_seed,
+        policy: plan.policy.clone(),
+        dataset_episodes: plan.dataset_episodes,
+        episodes,
+        shard_of_job: plan.shard.map(|s| s.to_string()),
+        shard_bytes: plan.shard_bytes,
+        height,
+        width,
+        action_dim: 2,
+        state_dim,
+        shards: Vec::new(),
+        counts: super::Counts::default(),
+        complete: false,
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|err| DatasetError::new(dir, format!("cannot create the folder: {err}")))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .thread_name(|i| format!("kennel-rollout-{i}"))
+        .build()
+        .map_err(|err| DatasetError::new(dir, format!("cannot start worker threads: {err}")))?;
+
+    let mut regenerated = Vec::new();
+    if dir.join(MANIFEST_FILE).exists() {
+        let existing = Manifest::read(dir)?;
+        if !plan.resume {
+            return Err(DatasetError::new(
+                dir,
+                format!(
+                    "already holds a dataset ({} of {} episodes written{}); pass --resume to finish it, or choose another --out (nothing was changed)",
+                    existing.counts.episodes,
+                    existing.episodes.len(),
+                    if existing.complete { ", complete" } else { "" }
+                ),
+            ));
+        }
+        check_same_job(dir, &existing, &manifest)?;
+        manifest.shards = existing.shards;
+        regenerated = repair_shards(plan, source, &pool, &manifest)?;
+    } else if let Some(stray) = shard_files(dir)?.first() {
+        return Err(DatasetError::new(
+            dir,
+            format!(
+                "holds shards ({stray}, …) but no {MANIFEST_FILE}; it is not a dataset this command can finish: choose another --out"
+            ),
+        ));
+    }
+    remove_strays(dir, &manifest)?;
+    manifest.recount();
+    manifest.write(dir)?;
+
+    let started = Instant::now();
+    let todo = EpisodeRange {
+        first: manifest.written().end,
+        end: episodes.end,
+    };
+    // Two shard buffers: one filling while the other is written and synced (a sync of a
+    // 256 MB shard takes about as long as recording it), each with room for a shard's frames
+    // and one episode past the threshold, so that neither reallocates.
+    let frame_bytes = height as usize * width as usize * 3;
+    let episode_frames = (plan.spec.task.episode_steps as usize + 1) * frame_bytes;
+    let new_builder = || {
+        let mut builder = ShardBuilder::new(height, width, state_dim);
+        builder.reserve_frames((plan.shard_bytes as usize).min(1 << 32) + episode_frames);
+        builder
+    };
+    let wave = plan.envs as u64;
+    let workers = &pool;
+    let (mut frames, mut bytes, mut recorded) = (0u64, 0u64, 0u64);
+    let manifest = std::thread::scope(|scope| -> Result<Manifest, DatasetError> {
+        let (episode_tx, episode_rx) =
+            crossbeam_channel::bounded::<Result<Vec<RecordedEpisode>, SimError>>(2);
+        let (full_tx, full_rx) = crossbeam_channel::bounded::<ShardBuilder>(1);
+        let (empty_tx, empty_rx) = crossbeam_channel::bounded::<ShardBuilder>(2);
+        let producer = scope.spawn(move || {
+            let mut first = todo.first;
+            while first < todo.end {
+                let end = (first + wave).min(todo.end);
+                let batch: Result<Vec<_>, SimError> = workers.install(|| {
+                    (first..end)
+                        .into_par_iter()
+                        .map(|e| source.record(plan.master_seed, e))
+                        .collect()
+                });
+                let failed = batch.is_err();
+                if episode_tx.send(batch).is_err() || failed {
+                    return;
+                }
+                first = end;
+            }
+        });
+        // Shards are written, and the manifest rewritten after each, in episode order.
+        let mut manifest = manifest;
+        let writer = scope.spawn(move || -> Result<Manifest, DatasetError> {
+            for mut full in &full_rx {
+                commit(dir, &mut manifest, &mut full)?;
+                let _ = empty_tx.send(full);
+            }
+            Ok(manifest)
+        });
+        let mut filling = new_builder();
+        let mut spare = Some(new_builder());
+        let mut outcome = Ok(());
+        let mut shards_done = 0u64;
+        'record: for batch in &episode_rx {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(err) => {
+                    outcome = Err(sim_error(err));
+                    break;
+                }
+            };
+            for episode in batch {
+                filling.push(&episode);
+                recorded += 1;
+                frames += episode.rows() as u64;
+                bytes += episode.shard_bytes() as u64;
+                if filling.bytes() as u64 >= plan.shard_bytes {
+                    let next = match spare.take() {
+                        Some(builder) => builder,
+                        None => match empty_rx.recv() {
+                            Ok(builder) => builder,
+                            // The writer stopped: its error is collected below.
+                            Err(_) => break 'record,
+                        },
+                    };
+                    shards_done += recorded_in(&filling);
+                    if full_tx.send(std::mem::replace(&mut filling, next)).is_err() {
+                        break 'record;
+                    }
+                }
+                progress(RolloutProgress {
+                    episodes_done: todo.first - episodes.first
+                        + shards_done
+                        + recorded_in(&filling),
+                    episodes_total: episodes.len(),
+                    frames,
+                    bytes,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        drop(episode_rx);
+        let _ = producer.join();
+        if outcome.is_ok() && !filling.is_empty() {
+            let _ = full_tx.send(filling);
+        }
+        drop(full_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(DatasetError::new(dir, "the shard writer panicked")));
+        outcome.and(written)
+    })?;
+    let mut manifest = manifest;
+    manifest.recount();
+    manifest.write(dir)?;
+    Ok(RolloutSummary {
+        manifest,
+        episodes: recorded,
+        frames,
+        bytes,
+        regenerated,
+        seconds: started.elapsed().as_secs_f64(),
+        threads: pool.current_num_threads(),
+    })
+}
+
+/// Episodes in the shard being filled.
+fn recorded_in(builder: &ShardBuilder) -> u64 {
+    builder.episode_range().map_or(0, |r| r.len())
+}
+
+/// Writes a full shard, then the manifest that lists it.
+fn commit(
+    dir: &Path,
+    manifest: &mut Manifest,
+    builder: &mut ShardBuilder,
+) -> Result<(), DatasetError> {
+    let entry = builder.write(dir)?;
+    manifest.shards.push(entry);
+    manifest.recount();
+    manifest.write(dir)
+}
+
+/// Refuses to resume a job in `dir` with another world, seed, policy or split.
+fn check_same_job(dir: &Path, existing: &Manifest, asked: &Manifest) -> Result<(), DatasetError> {
+    let path = dir.join(MANIFEST_FILE);
+    let mut differences = Vec::new();
+    if existing.world.sha256 != asked.world.sha256 {
+        differences.push(format!(
+            "world `{}` (sha256 {}…) where this command has `{}` ({}…)",
+            existing.world.name,
+            &existing.world.sha256[..12.min(existing.world.sha256.len())],
+            asked.world.name,
+            &asked.world.sha256[..12]
+        ));
+    }
+    if existing.master_seed != asked.master_seed {
+        differences.push(format!(
+            "--seed {} where this command has {}",
+            existing.master_seed, asked.master_seed
+        ));
+    }
+    if !existing.policy.same_as(&asked.policy) {
+        differences.push(format!(
+            "--policy {} where this command has {}",
+            existing.policy.name, asked.policy.name
+        ));
+    }
+    if existing.dataset_episodes != asked.dataset_episodes || existing.episodes != asked.episodes {
+        differences.push(format!(
+            "--episodes {} ({}{}) where this command has {} ({}{})",
+            existing.dataset_episodes,
+            existing.episodes,
+            existing
+                .shard_of_job
+                .as_ref()
+                .map_or(String::new(), |s| format!(", job {s}")),
+            asked.dataset_episodes,
+            asked.episodes,
+            asked
+                .shard_of_job
+                .as_ref()
+                .map_or(String::new(), |s| format!(", job {s}")),
+        ));
+    }
+    if existing.shard_bytes != asked.shard_bytes {
+        differences.push(format!(
+            "--shard-mb {} where this command has {}",
+            existing.shard_bytes as f64 / 1e6,
+            asked.shard_bytes as f64 / 1e6
+        ));
+    }
+    if (existing.height, existing.width) != (asked.height, asked.width) {
+        differences.push(format!(
+            "{}×{} frames where this build renders {}×{}",
+            existing.width, existing.height, asked.width, asked.height
+        ));
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(DatasetError::new(
+            &path,
+            format!(
+                "cannot resume: the dataset was recorded with {}; run the command that started it, or choose another --out (nothing was changed)",
+                differences.join("; ")
+            ),
+        ))
+    }
+}
+
+/// Checks every listed shard; regenerates each that is missing or does not match the
+/// manifest, and checks the new one hashes the same. Returns the regenerated files.
+fn repair_shards(
+    plan: &RolloutPlan,
+    source: &dyn EpisodeSource,
+    pool: &rayon::ThreadPool,
+    manifest: &Manifest,
+) -> Result<Vec<String>, DatasetError> {
+    let mut regenerated = Vec::new();
+    for entry in &manifest.shards {
+        let path = plan.dir.join(&entry.file);
+        if read_shard(&path, Some(entry)).is_ok() {
+            continue;
+        }
+        let episodes: Vec<RecordedEpisode> = pool
+            .install(|| {
+                (entry.episodes.first..entry.episodes.end)
+                    .into_par_iter()
+                    .map(|e| source.record(plan.master_seed, e))
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(|err| DatasetError::new(&path, format!("cannot regenerate: {err}")))?;
+        let mut builder = ShardBuilder::new(manifest.height, manifest.width, manifest.state_dim);
+        for episode in &episodes {
+            builder.push(episode);
+        }
+        let rewritten = builder.write(&plan.dir)?;
+        if rewritten != *entry {
+            return Err(DatasetError::new(
+                &path,
+                format!(
+                    "regenerated it, but it hashes {} where the manifest says {}: this kennel records these episodes differently from the one that wrote the dataset; finish it with that build, or start again in a new folder",
+                    rewritten.sha256, entry.sha256
+                ),
+            ));
+        }
+        regenerated.push(entry.file.clone());
+    }
+    Ok(regenerated)
+}
+
+/// Shard files in `dir`, sorted.
+fn shard_files(dir: &Path) -> Result<Vec<String>, DatasetError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|err| DatasetError::new(dir, format!("cannot list the folder: {err}")))?;
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("shard-") && n.ends_with(".safetensors"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Removes what a killed job leaves behind: temporary files, and shards written after the
+/// manifest was last rewritten (they will be recorded again, identically).
+fn remove_strays(dir: &Path, manifest: &Manifest) -> Result<(), DatasetError> {
+    let listed: std::collections::HashSet<&str> =
+        manifest.shards.iter().map(|s| s.file.as_str()).collect();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|err| DatasetError::new(dir, format!("cannot list the folder: {err}")))?;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours_tmp = name.ends_with(".tmp")
+            && (name.starts_with("shard-") || name == format!("{MANIFEST_FILE}.tmp"));
+        let unlisted = name.starts_with("shard-")
+            && name.ends_with(".safetensors")
+            && !listed.contains(name.as_str());
+        if ours_tmp || unlisted {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .map_err(|err| DatasetError::new(&path, format!("cannot remove: {err}")))?;
+        }
+    }
+    Ok(())
+}
