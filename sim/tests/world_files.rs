@@ -137,14 +137,87 @@ fn wrong_type_is_named_with_its_path() {
 
 #[test]
 fn missing_field_is_named() {
+    // A top-level field is missing from the document, `$` (the fuzzer found this location
+    // gave only a line and column).
     expect_error(
         |v| {
             v.as_object_mut().expect("object").remove("arena");
         },
         SpecErrorKind::MissingField,
-        "line",
+        "$ (line",
         "missing field `arena`",
     );
+    expect_error(
+        |v| {
+            v["agent"].as_object_mut().expect("object").remove("shape");
+        },
+        SpecErrorKind::MissingField,
+        "$.agent (line",
+        "missing field `shape`",
+    );
+}
+
+#[test]
+fn a_document_of_the_wrong_type_is_named_at_the_root() {
+    for text in ["[]", "null", "3"] {
+        let err = WorldSpec::from_json_str(text, "root.json").expect_err("not an object");
+        assert_eq!(err.kind, SpecErrorKind::WrongType, "{err}");
+        assert!(err.location.starts_with("$ (line 1"), "{err}");
+    }
+}
+
+#[test]
+fn bad_json_inside_a_tagged_shape_names_the_shape() {
+    // Found by the fuzzer: the path ran into serde's buffered enum content and ended in `?`
+    // (`$.agent.actuator.?`); it now stops at the last step it can name.
+    let mut value = base();
+    value["agent"]["actuator"] = json!({"type": "target_velocity", "max_speed": 1.0});
+    let text = value
+        .to_string()
+        .replace("\"max_speed\":1.0", "\"max_speed\":1.0[");
+    let err = WorldSpec::from_json_str(&text, "bad.json").expect_err("syntax");
+    assert_eq!(err.kind, SpecErrorKind::Syntax, "{err}");
+    assert!(
+        err.location
+            .starts_with("$.agent.actuator (line 1, column "),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_that_are_not_identifiers_are_quoted_in_paths() {
+    expect_error(
+        |v| v["agent"]["a b"] = json!(1),
+        SpecErrorKind::UnknownField,
+        "$.agent[\"a b\"] (line",
+        "unknown field `a b`",
+    );
+    expect_error(
+        |v| v["light"][""] = json!(1),
+        SpecErrorKind::UnknownField,
+        "$.light[\"\"] (line",
+        "unknown field ``",
+    );
+}
+
+#[test]
+fn valid_json_of_the_wrong_shape_is_not_called_a_syntax_error() {
+    // Found by the fuzzer: serde_json reports these as syntax errors ("not valid JSON:
+    // trailing characters", "... expected value") though the text is JSON.
+    expect_error(
+        |v| v["bodies"][0]["position"] = json!([0, 0, 0, 0]),
+        SpecErrorKind::WrongType,
+        "$.bodies[0].position (line",
+        "more elements than this field takes",
+    );
+    for kind in [json!(null), json!(1), json!([]), json!({})] {
+        expect_error(
+            |v| v["bodies"][0]["kind"] = kind,
+            SpecErrorKind::WrongType,
+            "$.bodies[0].kind (line",
+            "wrong type",
+        );
+    }
 }
 
 #[test]
@@ -167,6 +240,62 @@ fn non_positive_sizes_are_out_of_range() {
         "$.walls[0].thickness",
         "positive",
     );
+}
+
+#[test]
+fn absurd_sizes_and_distances_are_out_of_range() {
+    // Found by the fuzzer: these loaded, then Rapier's contact query (parry's EPA) panicked
+    // with "index out of bounds: the len is 2 but the index is 2" on the first steps.
+    expect_error(
+        |v| v["walls"][2]["thickness"] = json!(1e30),
+        SpecErrorKind::OutOfRange,
+        "$.walls[2].thickness",
+        "at most 1000 m",
+    );
+    expect_error(
+        |v| v["agent"]["shape"] = json!({"type": "cylinder", "radius": 0.08, "half_height": 1e19}),
+        SpecErrorKind::OutOfRange,
+        "$.agent.shape.half_height",
+        "at most 1000 m",
+    );
+    expect_error(
+        |v| v["bodies"][0]["shapes"][0]["shape"]["half_extents"] = json!([3.4e38, 1.0]),
+        SpecErrorKind::OutOfRange,
+        "$.bodies[0].shapes[0].shape.half_extents[0]",
+        "at most 1000 m",
+    );
+    expect_error(
+        |v| v["arena"]["half_extents"] = json!([1e6, 1.0]),
+        SpecErrorKind::OutOfRange,
+        "$.arena.half_extents[0]",
+        "at most 1000 m",
+    );
+    // Positions stay within a kilometre of the origin, where f32 still resolves 0.1 mm.
+    expect_error(
+        |v| v["walls"][0]["to"] = json!([1e30, -1.0]),
+        SpecErrorKind::OutOfRange,
+        "$.walls[0].to",
+        "within ±1000 m",
+    );
+    expect_error(
+        |v| v["bodies"][0]["position"] = json!([0, 0, -2000]),
+        SpecErrorKind::OutOfRange,
+        "$.bodies[0].position",
+        "within ±1000 m",
+    );
+}
+
+#[test]
+fn a_huge_scale_is_out_of_range() {
+    // A box scaled by 1e30 made Rapier panic like the sizes above.
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(world_path("playground")).expect("read"))
+            .expect("json");
+    value["randomisation"] = json!([{"type": "scale", "body": "crate_1", "range": [1.0, 1e30]}]);
+    let err = load_value(&value).expect_err("too large");
+    assert_eq!(err.kind, SpecErrorKind::OutOfRange, "{err}");
+    assert_eq!(err.location, "$.randomisation[0].range[1]", "{err}");
+    assert!(err.message.contains("at most 100"), "{err}");
 }
 
 #[test]

@@ -79,7 +79,7 @@ impl WorldSpec {
     pub fn from_json_str(text: &str, origin: &str) -> Result<Self, SpecError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let spec: WorldSpec = serde_path_to_error::deserialize(deserializer)
-            .map_err(|err| parse_error(&err).with_origin(origin))?;
+            .map_err(|err| parse_error(&err, text).with_origin(origin))?;
         spec.validate().map_err(|err| err.with_origin(origin))?;
         Ok(spec)
     }
@@ -91,30 +91,29 @@ impl WorldSpec {
     }
 }
 
-fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>) -> SpecError {
+/// One error of `serde_json` (through `serde_path_to_error`) as a [`SpecError`]; `text` is the
+/// whole file, read again only to tell bad JSON from good JSON of the wrong shape.
+fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>, text: &str) -> SpecError {
+    use serde_json::error::Category;
     let inner = err.inner();
-    let path = err.path().to_string();
-    let location = if path == "." || path.is_empty() {
-        format!("line {}, column {}", inner.line(), inner.column())
-    } else {
-        format!(
-            "$.{path} (line {}, column {})",
-            inner.line(),
-            inner.column()
-        )
-    };
-    // serde_json appends " at line L column C"; the location already says it.
-    let text = inner.to_string();
-    let message = text
+    // serde_json appends " at line L column C"; the location says it.
+    let full = inner.to_string();
+    let message = full
         .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(head, _)| head)
+        .map_or(full.as_str(), |(head, _)| head)
         .to_owned();
     let kind = match inner.classify() {
-        serde_json::error::Category::Io => SpecErrorKind::Io,
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+        Category::Io => SpecErrorKind::Io,
+        // serde_json reports some shape errors in valid JSON as syntax errors: an array longer
+        // than a fixed-size field ("trailing characters"), a non-string where a name of a kind
+        // is expected ("expected value").
+        Category::Syntax | Category::Eof
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() =>
+        {
             SpecErrorKind::Syntax
         }
-        serde_json::error::Category::Data => {
+        Category::Syntax | Category::Eof => SpecErrorKind::WrongType,
+        Category::Data => {
             if message.starts_with("unknown field") || message.starts_with("unknown variant") {
                 SpecErrorKind::UnknownField
             } else if message.starts_with("missing field") {
@@ -124,6 +123,15 @@ fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>) -> SpecError
             }
         }
     };
+    let path = json_path(err.path());
+    let line_column = format!("line {}, column {}", inner.line(), inner.column());
+    // Text that is not JSON may have no path to name; every other error has one, if only the
+    // document's (`$`, e.g. a missing top-level field).
+    let location = if path == "$" && kind == SpecErrorKind::Syntax {
+        line_column
+    } else {
+        format!("{path} ({line_column})")
+    };
     let message = match kind {
         SpecErrorKind::Syntax => format!("not valid JSON: {message}"),
         SpecErrorKind::UnknownField => {
@@ -131,9 +139,43 @@ fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>) -> SpecError
                 "{message} (fix the spelling or remove it; `kennel worlds schema` lists every field)"
             )
         }
+        SpecErrorKind::WrongType if inner.classify() != Category::Data => {
+            if message.starts_with("trailing characters") {
+                "the array has more elements than this field takes".to_owned()
+            } else {
+                "a value of the wrong type for this field (`kennel worlds schema` shows what each field takes)".to_owned()
+            }
+        }
         _ => message,
     };
     SpecError::new(kind, location, message)
+}
+
+/// The path as JSONPath: `$`, then `.key` (or `["odd key"]`, JSON-quoted, for keys that are not
+/// plain identifiers) and `[index]`; it stops at a step serde cannot name (inside a tagged
+/// enum's buffered content), so it names the innermost value known to hold the error.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = "$".to_owned();
+    for segment in path {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                let plain =
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if plain {
+                    out.push('.');
+                    out.push_str(key);
+                } else {
+                    // Quoting a string as JSON cannot fail.
+                    let quoted = serde_json::to_string(key).unwrap_or_default();
+                    out.push_str(&format!("[{quoted}]"));
+                }
+            }
+            Segment::Unknown => break,
+        }
+    }
+    out
 }
 
 /// The JSON Schema of world files, generated from the types.

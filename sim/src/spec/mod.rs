@@ -2,7 +2,8 @@
 //!
 //! Conventions for every world file: the world frame is right-handed with **z up** (x right,
 //! y forward on the ground plane), lengths are metres, times seconds, angles degrees (fields
-//! end in `_deg`), colours linear RGB in `[0, 1]`.
+//! end in `_deg`), colours linear RGB in `[0, 1]`. Sizes are at most 1000 m and coordinates
+//! lie within ±1000 m of the origin (`validate.rs`, `MAX_LENGTH`).
 
 mod body_spec;
 mod load;

@@ -12,6 +12,15 @@ use super::{
 /// Largest image side the renderer accepts, in pixels.
 pub const MAX_RESOLUTION: u32 = 1024;
 
+/// Largest size, and largest distance from the origin, in metres, that a world may use. Far
+/// beyond any arena (and the renderer's 500 m far plane), so it only stops the absurd: Rapier's
+/// contact queries panic on shapes ~1e19 m across, and f32 positions 1 km out still resolve
+/// 0.1 mm.
+pub const MAX_LENGTH: f32 = 1000.0;
+
+/// Largest factor a `scale` randomisation entry may draw.
+pub const MAX_SCALE: f32 = 100.0;
+
 fn out_of_range(path: impl Into<String>, message: impl Into<String>) -> SpecError {
     SpecError::new(SpecErrorKind::OutOfRange, path, message)
 }
@@ -24,6 +33,30 @@ fn positive(path: &str, value: f32, what: &str) -> Result<(), SpecError> {
             path,
             format!("{what} must be a positive number, got {value}"),
         ))
+    }
+}
+
+/// A length in metres: positive and at most [`MAX_LENGTH`].
+fn metres(path: &str, value: f32, what: &str) -> Result<(), SpecError> {
+    if value.is_finite() && value > 0.0 && value <= MAX_LENGTH {
+        Ok(())
+    } else {
+        Err(out_of_range(
+            path,
+            format!("{what} must be a positive length of at most {MAX_LENGTH} m, got {value}"),
+        ))
+    }
+}
+
+/// Coordinates in metres: finite and within [`MAX_LENGTH`] of the origin on each axis.
+fn coordinates(path: &str, values: &[f32]) -> Result<(), SpecError> {
+    finite(path, values)?;
+    match values.iter().find(|v| v.abs() > MAX_LENGTH) {
+        Some(v) => Err(out_of_range(
+            path,
+            format!("coordinates must lie within ±{MAX_LENGTH} m of the origin, got {v}"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -81,8 +114,8 @@ impl WorldSpec {
         }
         finite("$.physics.gravity", &self.physics.gravity)?;
         let [hx, hy] = self.arena.half_extents;
-        positive("$.arena.half_extents[0]", hx, "the arena half width")?;
-        positive("$.arena.half_extents[1]", hy, "the arena half depth")?;
+        metres("$.arena.half_extents[0]", hx, "the arena half width")?;
+        metres("$.arena.half_extents[1]", hy, "the arena half depth")?;
 
         let mut names = HashSet::new();
         let mut claim = |path: String, name: &str| {
@@ -100,7 +133,7 @@ impl WorldSpec {
         for (i, body) in self.bodies.iter().enumerate() {
             let at = format!("$.bodies[{i}]");
             claim(format!("{at}.name"), &body.name)?;
-            finite(&format!("{at}.position"), &body.position)?;
+            coordinates(&format!("{at}.position"), &body.position)?;
             finite(&format!("{at}.rotation_deg"), &body.rotation_deg)?;
             finite(&format!("{at}.linear_velocity"), &body.linear_velocity)?;
             finite(
@@ -115,7 +148,7 @@ impl WorldSpec {
             }
             for (j, placed) in body.shapes.iter().enumerate() {
                 let at = format!("{at}.shapes[{j}]");
-                finite(&format!("{at}.offset"), &placed.offset)?;
+                coordinates(&format!("{at}.offset"), &placed.offset)?;
                 finite(&format!("{at}.rotation_deg"), &placed.rotation_deg)?;
                 validate_shape(&format!("{at}.shape"), &placed.shape)?;
                 if matches!(placed.shape, ShapeSpec::Plane { .. }) && body.kind != BodyKind::Static
@@ -131,15 +164,15 @@ impl WorldSpec {
         for (i, wall) in self.walls.iter().enumerate() {
             let at = format!("$.walls[{i}]");
             claim(format!("{at}.name"), &wall.name)?;
-            finite(&format!("{at}.from"), &wall.from)?;
-            finite(&format!("{at}.to"), &wall.to)?;
-            positive(&format!("{at}.thickness"), wall.thickness, "the thickness")?;
-            positive(&format!("{at}.height"), wall.height, "the height")?;
+            coordinates(&format!("{at}.from"), &wall.from)?;
+            coordinates(&format!("{at}.to"), &wall.to)?;
+            metres(&format!("{at}.thickness"), wall.thickness, "the thickness")?;
+            metres(&format!("{at}.height"), wall.height, "the height")?;
             validate_material(&format!("{at}.material"), &wall.material)?;
             let length = (wall.to[0] - wall.from[0]).hypot(wall.to[1] - wall.from[1]);
             positive(&format!("{at}.to"), length, "the wall's length (from → to)")?;
             if let Some(door) = &wall.door {
-                positive(&format!("{at}.door.width"), door.width, "the door width")?;
+                metres(&format!("{at}.door.width"), door.width, "the door width")?;
                 if door.width >= length {
                     return Err(out_of_range(
                         format!("{at}.door.width"),
@@ -235,6 +268,8 @@ impl WorldSpec {
                 RandomisationSpec::Position { x, y, .. } => {
                     ordered_range(&format!("{at}.x"), *x, "the x range")?;
                     ordered_range(&format!("{at}.y"), *y, "the y range")?;
+                    coordinates(&format!("{at}.x"), x)?;
+                    coordinates(&format!("{at}.y"), y)?;
                 }
                 RandomisationSpec::Yaw { range_deg, .. } => {
                     ordered_range(&format!("{at}.range_deg"), *range_deg, "the yaw range")?;
@@ -242,6 +277,15 @@ impl WorldSpec {
                 RandomisationSpec::Scale { range, .. } => {
                     ordered_range(&format!("{at}.range"), *range, "the scale range")?;
                     positive(&format!("{at}.range[0]"), range[0], "the smallest scale")?;
+                    if range[1] > MAX_SCALE {
+                        return Err(out_of_range(
+                            format!("{at}.range[1]"),
+                            format!(
+                                "the largest scale must be at most {MAX_SCALE}, got {}",
+                                range[1]
+                            ),
+                        ));
+                    }
                 }
                 RandomisationSpec::Colour { jitter, .. } => {
                     in_unit_interval(&format!("{at}.jitter"), &[*jitter], "the colour jitter")?;
@@ -393,8 +437,8 @@ impl WorldSpec {
     }
 
     fn validate_camera(&self, path: &str, camera: &CameraSpec) -> Result<(), SpecError> {
-        finite(&format!("{path}.position"), &camera.position)?;
-        finite(&format!("{path}.look_at"), &camera.look_at)?;
+        coordinates(&format!("{path}.position"), &camera.position)?;
+        coordinates(&format!("{path}.look_at"), &camera.look_at)?;
         finite(&format!("{path}.up"), &camera.up)?;
         for (field, value) in [("width", camera.width), ("height", camera.height)] {
             if value == 0 || value > MAX_RESOLUTION {
@@ -461,10 +505,10 @@ fn validate_shape(path: &str, shape: &ShapeSpec) -> Result<(), SpecError> {
     match *shape {
         ShapeSpec::Box { half_extents } => {
             for (i, h) in half_extents.iter().enumerate() {
-                positive(&format!("{path}.half_extents[{i}]"), *h, "a half extent")?;
+                metres(&format!("{path}.half_extents[{i}]"), *h, "a half extent")?;
             }
         }
-        ShapeSpec::Sphere { radius } => positive(&format!("{path}.radius"), radius, "the radius")?,
+        ShapeSpec::Sphere { radius } => metres(&format!("{path}.radius"), radius, "the radius")?,
         ShapeSpec::Cylinder {
             radius,
             half_height,
@@ -473,8 +517,8 @@ fn validate_shape(path: &str, shape: &ShapeSpec) -> Result<(), SpecError> {
             radius,
             half_height,
         } => {
-            positive(&format!("{path}.radius"), radius, "the radius")?;
-            positive(
+            metres(&format!("{path}.radius"), radius, "the radius")?;
+            metres(
                 &format!("{path}.half_height"),
                 half_height,
                 "the half height",
@@ -482,7 +526,7 @@ fn validate_shape(path: &str, shape: &ShapeSpec) -> Result<(), SpecError> {
         }
         ShapeSpec::Plane { half_extents } => {
             for (i, h) in half_extents.iter().enumerate() {
-                positive(&format!("{path}.half_extents[{i}]"), *h, "a half extent")?;
+                metres(&format!("{path}.half_extents[{i}]"), *h, "a half extent")?;
             }
         }
     }
