@@ -581,3 +581,49 @@ fn the_readme_python_snippet_reads_a_shard() {
     assert!(out.contains(&format!("({rows}, 64, 64, 3) uint8")), "{out}");
     assert!(out.contains(&format!("({rows}, 2) float32")), "{out}");
 }
+
+/// `deploy/slurm/rollout.sbatch` as Slurm would run it: three array tasks (the environment
+/// Slurm sets), an `sbatch` on PATH that records the merge step it is asked to submit, then
+/// that merge step; the result equals a single job's dataset.
+#[test]
+fn the_slurm_script_records_shares_and_merges_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let stub = bin.join("sbatch");
+    std::fs::write(
+        &stub,
+        "#!/bin/bash\nfor a in \"$@\"; do case \"$a\" in --wrap=*) printf '%s' \"${a#--wrap=}\" >> \"$STUB_OUT\";; esac; done\necho \"Submitted batch job 43\"\n",
+    )
+    .expect("stub");
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let script = manifest_dir().join("deploy/slurm/rollout.sbatch");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let data = root.join("data");
+    for task in 0..3 {
+        let output = Command::new("bash")
+            .arg(&script)
+            .current_dir(root)
+            .env("PATH", &path)
+            .env("KENNEL", env!("CARGO_BIN_EXE_kennel"))
+            .env("STUB_OUT", root.join("merge.sh"))
+            .envs([("WORLD", WORLD), ("EPISODES", "9"), ("SEED", "11"), ("SHARD_MB", "0.5")])
+            .env("DATA", &data)
+            .envs([("SLURM_ARRAY_JOB_ID", "42"), ("SLURM_ARRAY_TASK_MIN", "0")])
+            .envs([("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_CPUS_PER_TASK", "1")])
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .output()
+            .expect("bash");
+        assert_ok(&output);
+    }
+    // Submitted once, by the first task.
+    let merge = std::fs::read_to_string(root.join("merge.sh")).expect("merge step submitted");
+    assert_eq!(merge.matches("dataset merge").count(), 1, "{merge}");
+    let output = Command::new("bash").args(["-c", &merge]).current_dir(root).output().expect("merge");
+    assert_ok(&output);
+    assert!(stdout(&output).contains("ok: "), "{}", stdout(&output));
+    assert_ok(&rollout(root, "single", 9, &["--shard-mb", "0.5"]));
+    assert_eq!(episodes(&root.join("single")), episodes(&data.join("merged")));
+}
