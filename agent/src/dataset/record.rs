@@ -40,9 +40,11 @@ pub struct RecordedEpisode {
 }
 
 impl RecordedEpisode {
-    fn start(index: u64, obs: &Observation, max_steps: usize) -> Self {
-        // Room for the longest episode: growing 2 MB by doubling costs page faults.
-        let mut frames = Vec::with_capacity(obs.rgb.rgb.len() * (max_steps + 1));
+    fn start(index: u64, obs: &Observation, max_steps: usize, mut frames: Vec<u8>) -> Self {
+        // Room for the longest episode: growing 2 MB by doubling, or a fresh buffer per
+        // episode, costs page faults that took as long as the simulation.
+        frames.clear();
+        frames.reserve(obs.rgb.rgb.len() * (max_steps + 1));
         frames.extend_from_slice(&obs.rgb.rgb);
         Self {
             index,
@@ -90,8 +92,10 @@ impl RecordedEpisode {
 
 /// What acts in a dataset's episodes.
 pub trait EpisodeSource: Sync {
-    /// Records episode `index` of the dataset of master seed `master`.
-    fn record(&self, master: u64, index: u64) -> Result<RecordedEpisode, SimError>;
+    /// Records episode `index` of the dataset of master seed `master`, its frames in `frames`
+    /// (a recycled buffer: cleared first, its memory reused).
+    fn record(&self, master: u64, index: u64, frames: Vec<u8>)
+    -> Result<RecordedEpisode, SimError>;
 }
 
 /// Plays an episode of `spec` from `seed`, asking `decide` for each action.
@@ -99,11 +103,13 @@ fn play(
     spec: &Arc<WorldSpec>,
     index: u64,
     seed: u64,
+    frames: Vec<u8>,
     mut decide: impl FnMut(&mut Env, &Observation) -> Result<Action, SimError>,
 ) -> Result<RecordedEpisode, SimError> {
     let mut env = Env::new(Arc::clone(spec));
     let (mut obs, _) = env.reset(seed)?;
-    let mut episode = RecordedEpisode::start(index, &obs, spec.task.episode_steps as usize);
+    let mut episode =
+        RecordedEpisode::start(index, &obs, spec.task.episode_steps as usize, frames);
     loop {
         let action = decide(&mut env, &obs)?;
         let step = env.step(&action)?;
@@ -128,11 +134,16 @@ impl SmoothRandomSource {
 }
 
 impl EpisodeSource for SmoothRandomSource {
-    fn record(&self, master: u64, index: u64) -> Result<RecordedEpisode, SimError> {
+    fn record(
+        &self,
+        master: u64,
+        index: u64,
+        frames: Vec<u8>,
+    ) -> Result<RecordedEpisode, SimError> {
         let seed = episode_seed(master, index);
         let mut policy = SmoothRandomPolicy::for_world(&self.spec, 1, seed);
         let mut actions = Vec::with_capacity(1);
-        play(&self.spec, index, seed, |_, obs| {
+        play(&self.spec, index, seed, frames, |_, obs| {
             policy.act(std::slice::from_ref(obs), &mut actions);
             Ok(actions[0])
         })
@@ -161,10 +172,15 @@ impl<'a> PlannerSource<'a> {
 }
 
 impl EpisodeSource for PlannerSource<'_> {
-    fn record(&self, master: u64, index: u64) -> Result<RecordedEpisode, SimError> {
+    fn record(
+        &self,
+        master: u64,
+        index: u64,
+        frames: Vec<u8>,
+    ) -> Result<RecordedEpisode, SimError> {
         let seed = episode_seed(master, index);
         let mut planner: Option<EpisodePlanner<'_>> = None;
-        play(&self.spec, index, seed, |env, obs| {
+        play(&self.spec, index, seed, frames, |env, obs| {
             if planner.is_none() {
                 let goal = env.render_goal()?;
                 planner = Some(EpisodePlanner::new(

@@ -4,11 +4,12 @@
 //! or damaged (episodes are pure functions of their index, so it must hash the same), and
 //! carries on from the last shard.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
 use sim::{Env, SimError, WorldSpec};
 
 use super::manifest::{
@@ -192,12 +193,6 @@ pub fn write_dataset(
     };
     std::fs::create_dir_all(dir)
         .map_err(|err| DatasetError::new(dir, format!("cannot create the folder: {err}")))?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .thread_name(|i| format!("kennel-rollout-{i}"))
-        .build()
-        .map_err(|err| DatasetError::new(dir, format!("cannot start worker threads: {err}")))?;
-
     let mut regenerated = Vec::new();
     if dir.join(MANIFEST_FILE).exists() {
         let existing = Manifest::read(dir)?;
@@ -214,7 +209,7 @@ pub fn write_dataset(
         }
         check_same_job(dir, &existing, &manifest)?;
         manifest.shards = existing.shards;
-        regenerated = repair_shards(plan, source, &pool, &manifest)?;
+        regenerated = repair_shards(plan, source, &manifest)?;
     } else if let Some(stray) = shard_files(dir)?.first() {
         return Err(DatasetError::new(
             dir,
@@ -242,31 +237,11 @@ pub fn write_dataset(
         builder.reserve_frames((plan.shard_bytes as usize).min(1 << 32) + episode_frames);
         builder
     };
-    let wave = plan.envs as u64;
-    let workers = &pool;
+    let threads = worker_threads(plan.threads);
     let (mut frames, mut bytes, mut recorded) = (0u64, 0u64, 0u64);
     let manifest = std::thread::scope(|scope| -> Result<Manifest, DatasetError> {
-        let (episode_tx, episode_rx) =
-            crossbeam_channel::bounded::<Result<Vec<RecordedEpisode>, SimError>>(2);
         let (full_tx, full_rx) = crossbeam_channel::bounded::<ShardBuilder>(1);
         let (empty_tx, empty_rx) = crossbeam_channel::bounded::<ShardBuilder>(2);
-        let producer = scope.spawn(move || {
-            let mut first = todo.first;
-            while first < todo.end {
-                let end = (first + wave).min(todo.end);
-                let batch: Result<Vec<_>, SimError> = workers.install(|| {
-                    (first..end)
-                        .into_par_iter()
-                        .map(|e| source.record(plan.master_seed, e))
-                        .collect()
-                });
-                let failed = batch.is_err();
-                if episode_tx.send(batch).is_err() || failed {
-                    return;
-                }
-                first = end;
-            }
-        });
         // Shards are written, and the manifest rewritten after each, in episode order.
         let mut manifest = manifest;
         let writer = scope.spawn(move || -> Result<Manifest, DatasetError> {
@@ -278,34 +253,31 @@ pub fn write_dataset(
         });
         let mut filling = new_builder();
         let mut spare = Some(new_builder());
-        let mut outcome = Ok(());
         let mut shards_done = 0u64;
-        'record: for batch in &episode_rx {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(err) => {
-                    outcome = Err(sim_error(err));
-                    break;
-                }
-            };
-            for episode in batch {
+        let recording = record_in_order(
+            source,
+            plan.master_seed,
+            todo,
+            threads,
+            plan.envs as u64,
+            dir,
+            &mut |episode| {
                 filling.push(&episode);
                 recorded += 1;
                 frames += episode.rows() as u64;
                 bytes += episode.shard_bytes() as u64;
                 if filling.bytes() as u64 >= plan.shard_bytes {
+                    // The writer stopped if either channel is closed: its error is the one
+                    // reported, below.
+                    let stopped = || DatasetError::new(dir, "the shard writer stopped");
                     let next = match spare.take() {
                         Some(builder) => builder,
-                        None => match empty_rx.recv() {
-                            Ok(builder) => builder,
-                            // The writer stopped: its error is collected below.
-                            Err(_) => break 'record,
-                        },
+                        None => empty_rx.recv().map_err(|_| stopped())?,
                     };
                     shards_done += recorded_in(&filling);
-                    if full_tx.send(std::mem::replace(&mut filling, next)).is_err() {
-                        break 'record;
-                    }
+                    full_tx
+                        .send(std::mem::replace(&mut filling, next))
+                        .map_err(|_| stopped())?;
                 }
                 progress(RolloutProgress {
                     episodes_done: todo.first - episodes.first
@@ -316,18 +288,18 @@ pub fn write_dataset(
                     bytes,
                     elapsed: started.elapsed(),
                 });
-            }
-        }
-        drop(episode_rx);
-        let _ = producer.join();
-        if outcome.is_ok() && !filling.is_empty() {
+                Ok(episode.frames)
+            },
+        );
+        if recording.is_ok() && !filling.is_empty() {
             let _ = full_tx.send(filling);
         }
         drop(full_tx);
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(DatasetError::new(dir, "the shard writer panicked")));
-        outcome.and(written)
+        // A writer's error explains a recording stopped by it.
+        written.and_then(|manifest| recording.map(|()| manifest))
     })?;
     let mut manifest = manifest;
     manifest.recount();
@@ -339,7 +311,101 @@ pub fn write_dataset(
         bytes,
         regenerated,
         seconds: started.elapsed().as_secs_f64(),
-        threads: pool.current_num_threads(),
+        threads,
+    })
+}
+
+/// `--threads`: 0 is one per core.
+fn worker_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        threads
+    }
+}
+
+/// Records the episodes of `range` on `threads` threads and hands them to `consume` in index
+/// order; `consume` gives back the episode's frame buffer, which the next episode reuses.
+///
+/// Each thread takes the next episode as soon as it is free (no batch waits for its slowest
+/// episode), but none starts one more than `window` episodes past the one `consume` waits
+/// for: memory stays bounded by `window` episodes.
+fn record_in_order(
+    source: &dyn EpisodeSource,
+    master: u64,
+    range: EpisodeRange,
+    threads: usize,
+    window: u64,
+    path: &Path,
+    consume: &mut dyn FnMut(RecordedEpisode) -> Result<Vec<u8>, DatasetError>,
+) -> Result<(), DatasetError> {
+    let window = window.max(1);
+    let next = AtomicU64::new(range.first);
+    let stop = AtomicBool::new(false);
+    let consumed = Mutex::new(range.first);
+    let room = Condvar::new();
+    let (done_tx, done_rx) =
+        crossbeam_channel::bounded::<(u64, Result<RecordedEpisode, SimError>)>(window as usize);
+    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        for i in 0..threads.max(1) {
+            let (done_tx, free_rx) = (done_tx.clone(), free_rx.clone());
+            let (next, stop, consumed, room) = (&next, &stop, &consumed, &room);
+            let worker = move || {
+                loop {
+                    let e = next.fetch_add(1, Ordering::Relaxed);
+                    if e >= range.end {
+                        return;
+                    }
+                    let mut waiting = consumed.lock().unwrap_or_else(PoisonError::into_inner);
+                    while e >= *waiting + window && !stop.load(Ordering::Relaxed) {
+                        waiting = room.wait(waiting).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    drop(waiting);
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let frames = free_rx.try_recv().unwrap_or_default();
+                    if done_tx.send((e, source.record(master, e, frames))).is_err() {
+                        return;
+                    }
+                }
+            };
+            std::thread::Builder::new()
+                .name(format!("kennel-rollout-{i}"))
+                .spawn_scoped(scope, worker)
+                .map_err(|err| DatasetError::new(path, format!("cannot start a thread: {err}")))?;
+        }
+        drop(done_tx);
+        let mut pending = BTreeMap::new();
+        let mut want = range.first;
+        let mut outcome = Ok(());
+        'receive: for (e, result) in &done_rx {
+            pending.insert(e, result);
+            while let Some(result) = pending.remove(&want) {
+                let step = result
+                    .map_err(|err| {
+                        DatasetError::new(path, format!("episode {want}: the simulator failed: {err}"))
+                    })
+                    .and_then(&mut *consume);
+                match step {
+                    Ok(frames) => {
+                        let _ = free_tx.send(frames);
+                    }
+                    Err(err) => {
+                        outcome = Err(err);
+                        break 'receive;
+                    }
+                }
+                want += 1;
+                *consumed.lock().unwrap_or_else(PoisonError::into_inner) = want;
+                room.notify_all();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        room.notify_all();
+        drop(done_rx);
+        outcome
     })
 }
 
@@ -433,7 +499,6 @@ fn check_same_job(dir: &Path, existing: &Manifest, asked: &Manifest) -> Result<(
 fn repair_shards(
     plan: &RolloutPlan,
     source: &dyn EpisodeSource,
-    pool: &rayon::ThreadPool,
     manifest: &Manifest,
 ) -> Result<Vec<String>, DatasetError> {
     let mut regenerated = Vec::new();
@@ -442,18 +507,19 @@ fn repair_shards(
         if read_shard(&path, Some(entry)).is_ok() {
             continue;
         }
-        let episodes: Vec<RecordedEpisode> = pool
-            .install(|| {
-                (entry.episodes.first..entry.episodes.end)
-                    .into_par_iter()
-                    .map(|e| source.record(plan.master_seed, e))
-                    .collect::<Result<_, _>>()
-            })
-            .map_err(|err| DatasetError::new(&path, format!("cannot regenerate: {err}")))?;
         let mut builder = ShardBuilder::new(manifest.height, manifest.width, manifest.state_dim);
-        for episode in &episodes {
-            builder.push(episode);
-        }
+        record_in_order(
+            source,
+            plan.master_seed,
+            entry.episodes,
+            worker_threads(plan.threads),
+            plan.envs as u64,
+            &path,
+            &mut |episode| {
+                builder.push(&episode);
+                Ok(episode.frames)
+            },
+        )?;
         let rewritten = builder.write(&plan.dir)?;
         if rewritten != *entry {
             return Err(DatasetError::new(
