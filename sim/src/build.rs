@@ -6,12 +6,13 @@ use rapier3d::glamx::{EulerRot, Mat4, Quat, Vec3};
 use rapier3d::prelude::*;
 
 use crate::episode::{BodyVariation, EpisodeParams};
-use crate::visual::{MeshKind, Visual};
+use crate::visual::{Layer, MeshKind, Visual};
 use crate::{
     ActuatorSpec, BodyKind, GoalSpec, MaterialSpec, PlacedShapeSpec, ShapeSpec, WallSpec, WorldSpec,
 };
 
-/// Height of floor decals above the ground, so the depth test keeps them on top.
+/// Height of floor decals above the ground. The CPU renderer orders them by layer instead;
+/// the lift is for viewers that draw the scene with a plain depth test.
 const HAZARD_LIFT: f32 = 0.002;
 const GOAL_MARKER_LIFT: f32 = 0.004;
 
@@ -150,6 +151,10 @@ impl Builder<'_> {
         let handle = self.physics.bodies.insert(body);
         let colour = shifted_colour(material.colour, variation.colour_shift);
         for placed in shapes {
+            let layer = match placed.shape {
+                ShapeSpec::Plane { .. } => Layer::Ground,
+                _ => Layer::Solid,
+            };
             let offset = Vec3::from(placed.offset) * variation.scale;
             let rotation = rotation_from_deg(placed.rotation_deg);
             let parts = shape_parts(&placed.shape, variation.scale);
@@ -162,6 +167,7 @@ impl Builder<'_> {
             for (mesh, shape_from_mesh) in parts.meshes {
                 self.visuals.push(Visual {
                     mesh,
+                    layer,
                     body: Some(handle),
                     transform: body_from_shape * shape_from_mesh,
                     colour,
@@ -223,6 +229,7 @@ impl Builder<'_> {
     ) {
         self.visuals.push(Visual {
             mesh,
+            layer: Layer::Decal,
             body: None,
             transform: Mat4::from_scale_rotation_translation(
                 Vec3::new(half[0], half[1], 1.0),
@@ -335,6 +342,8 @@ pub(crate) fn build_world(spec: &WorldSpec, params: &EpisodeParams) -> BuiltWorl
         &agent_variation,
     );
 
+    // Draw order is layer order; within a layer, build order (so a goal pad covers a hazard).
+    builder.visuals.sort_by_key(|visual| visual.layer);
     BuiltWorld {
         physics: builder.physics,
         agent,

@@ -18,10 +18,25 @@ pub enum MeshKind {
     Disc,
 }
 
+/// When the rasterizer draws a drawable and how it meets the depth buffer. Flat patches lie on
+/// the ground a few millimetres up, which far-away or finely divided depth cannot always tell
+/// apart from the ground itself; drawing them in layers makes the order explicit instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Layer {
+    /// Ground planes, drawn first.
+    Ground,
+    /// Flat patches on the ground (hazards, goal pads), drawn next in their own order; each
+    /// wins over what is already drawn at (nearly) the same depth.
+    Decal,
+    /// Everything else, drawn last with a plain depth test.
+    Solid,
+}
+
 /// One drawable: a unit mesh, where it sits, and its colour.
 #[derive(Clone, Debug)]
 pub(crate) struct Visual {
     pub mesh: MeshKind,
+    pub layer: Layer,
     /// The body it moves with; `None` for decals fixed in the world.
     pub body: Option<RigidBodyHandle>,
     /// `body_from_mesh` when attached to a body, else `world_from_mesh`.

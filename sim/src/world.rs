@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::{BuiltWorld, build_world};
 use crate::episode::{EpisodeParams, Goal, PlanarPose, wrap_angle};
-use crate::visual::{Drawable, MeshKind, Visual};
+use crate::visual::{Drawable, Layer, MeshKind, Visual};
 use crate::{ActuatorSpec, GoalSpec, SimError, WorldSpec};
 
 /// Numbers per tracked body in [`World::state`]: position (3), orientation quaternion
@@ -309,11 +309,12 @@ impl World {
             })
     }
 
-    /// Every drawable with its current `world_from_mesh` transform.
+    /// Every drawable with its current `world_from_mesh` transform, in draw order (layer by
+    /// layer).
     pub(crate) fn drawables<'a>(
         &'a self,
         overrides: &'a [(RigidBodyHandle, Mat4)],
-    ) -> impl Iterator<Item = (MeshKind, Mat4, [f32; 3])> + 'a {
+    ) -> impl Iterator<Item = (MeshKind, Mat4, [f32; 3], Layer)> + 'a {
         self.visuals.iter().map(move |visual| {
             let world_from_mesh = match visual.body {
                 Some(handle) => {
@@ -325,7 +326,7 @@ impl World {
                 }
                 None => visual.transform,
             };
-            (visual.mesh, world_from_mesh, visual.colour)
+            (visual.mesh, world_from_mesh, visual.colour, visual.layer)
         })
     }
 
@@ -334,7 +335,7 @@ impl World {
     pub fn scene(&self) -> Vec<Drawable> {
         self.drawables(&[])
             .zip(&self.visuals)
-            .map(|((mesh, world_from_mesh, colour), visual)| Drawable {
+            .map(|((mesh, world_from_mesh, colour, _), visual)| Drawable {
                 mesh,
                 world_from_mesh: world_from_mesh.to_cols_array(),
                 colour,
