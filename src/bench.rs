@@ -92,7 +92,7 @@ fn render_us(spec: &Arc<WorldSpec>, size: u32) -> anyhow::Result<f64> {
     Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(FRAMES))
 }
 
-fn pixel_env_steps_per_s(
+pub fn pixel_env_steps_per_s(
     spec: &Arc<WorldSpec>,
     envs: usize,
     threads: usize,

@@ -600,7 +600,11 @@ fn the_slurm_script_records_shares_and_merges_them() {
     .expect("stub");
     std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let script = manifest_dir().join("deploy/slurm/rollout.sbatch");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let data = root.join("data");
     for task in 0..3 {
         let output = Command::new("bash")
@@ -609,10 +613,18 @@ fn the_slurm_script_records_shares_and_merges_them() {
             .env("PATH", &path)
             .env("KENNEL", env!("CARGO_BIN_EXE_kennel"))
             .env("STUB_OUT", root.join("merge.sh"))
-            .envs([("WORLD", WORLD), ("EPISODES", "9"), ("SEED", "11"), ("SHARD_MB", "0.5")])
+            .envs([
+                ("WORLD", WORLD),
+                ("EPISODES", "9"),
+                ("SEED", "11"),
+                ("SHARD_MB", "0.5"),
+            ])
             .env("DATA", &data)
             .envs([("SLURM_ARRAY_JOB_ID", "42"), ("SLURM_ARRAY_TASK_MIN", "0")])
-            .envs([("SLURM_ARRAY_TASK_COUNT", "3"), ("SLURM_CPUS_PER_TASK", "1")])
+            .envs([
+                ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ("SLURM_CPUS_PER_TASK", "1"),
+            ])
             .env("SLURM_ARRAY_TASK_ID", task.to_string())
             .output()
             .expect("bash");
@@ -621,9 +633,16 @@ fn the_slurm_script_records_shares_and_merges_them() {
     // Submitted once, by the first task.
     let merge = std::fs::read_to_string(root.join("merge.sh")).expect("merge step submitted");
     assert_eq!(merge.matches("dataset merge").count(), 1, "{merge}");
-    let output = Command::new("bash").args(["-c", &merge]).current_dir(root).output().expect("merge");
+    let output = Command::new("bash")
+        .args(["-c", &merge])
+        .current_dir(root)
+        .output()
+        .expect("merge");
     assert_ok(&output);
     assert!(stdout(&output).contains("ok: "), "{}", stdout(&output));
     assert_ok(&rollout(root, "single", 9, &["--shard-mb", "0.5"]));
-    assert_eq!(episodes(&root.join("single")), episodes(&data.join("merged")));
+    assert_eq!(
+        episodes(&root.join("single")),
+        episodes(&data.join("merged"))
+    );
 }

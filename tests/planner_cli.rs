@@ -214,6 +214,45 @@ fn demo_then_eval_end_to_end() {
         "{}",
         stderr(&output)
     );
+
+    // The learned planner records expert data; its episodes do not depend on the parallelism
+    // either (no deadline: every decision runs the full search).
+    let record = |out: &str, envs: &str, threads: &str| {
+        let mut args = vec![
+            "rollout",
+            "--world",
+            "reach",
+            "--policy",
+            "planner:run",
+            "--episodes",
+            "3",
+            "--seed",
+            "5",
+            "--quiet",
+            "--out",
+            out,
+            "--envs",
+            envs,
+            "--threads",
+            threads,
+        ];
+        args.extend(FAST);
+        let output = kennel(&args, dir.path());
+        assert_ok(&output);
+        std::fs::read(dir.path().join(out).join("manifest.json")).expect("manifest")
+    };
+    let one = record("expert1", "1", "1");
+    let two = record("expert2", "3", "2");
+    assert_eq!(one, two, "planner episodes depend on --envs or --threads");
+    let manifest: serde_json::Value = serde_json::from_slice(&one).expect("manifest JSON");
+    assert_eq!(manifest["policy"]["name"], "planner:run");
+    assert_eq!(
+        manifest["policy"]["sha256"].as_str().map(str::len),
+        Some(64),
+        "{}",
+        manifest["policy"]
+    );
+    assert_eq!(manifest["counts"]["episodes"], 3);
 }
 
 #[test]

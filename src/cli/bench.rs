@@ -11,6 +11,31 @@ pub enum BenchCommand {
     Sim(SimArgs),
     /// Training and inference speed of the default and the reference world models.
     Train(TrainArgs),
+    /// `kennel rollout` writing a dataset (frames/s, MB/s, peak RSS) beside the simulator's
+    /// all-threads figure, measured alternately in one run.
+    Rollout(RolloutBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutBenchArgs {
+    /// World file or shipped world name.
+    #[arg(long, default_value = "two_rooms")]
+    world: String,
+    /// Size of the dataset each repeat writes, in GB (10⁹ bytes).
+    #[arg(long, default_value_t = 1.0)]
+    gb: f64,
+    /// Folder the datasets are written in (and deleted from): its disk is what is measured.
+    #[arg(long, default_value = "runs/bench-rollout")]
+    dir: std::path::PathBuf,
+    /// Threads of both measurements (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Repeats (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +75,7 @@ pub struct SimArgs {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Rollout(args) => bench_rollout(&args),
         BenchCommand::Train(args) => {
             anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");
             anyhow::ensure!(
@@ -197,4 +223,141 @@ fn print_table(r: &SimBenchReport) {
         "| pixel env steps/s, {} threads | {:.0} ({:.2}× one thread) |",
         r.threads, r.pixel_env_steps_per_s_all_threads, r.all_threads_speedup
     );
+}
+
+/// What `kennel bench rollout --json` prints: medians over the repeats.
+#[derive(Debug, serde::Serialize)]
+struct RolloutBenchReport {
+    world: String,
+    threads: usize,
+    repeats: usize,
+    episodes: u64,
+    dataset_mb: f64,
+    rollout_frames_per_s: f64,
+    rollout_mb_per_s: f64,
+    rollout_peak_rss_mb: f64,
+    sim_all_threads_frames_per_s: f64,
+    /// Median over the repeats of (rollout frames/s) / (simulator frames/s) of that repeat.
+    ratio: f64,
+}
+
+/// Writes a dataset of about `--gb` with `kennel rollout` (a child process, so that its peak
+/// RSS is its own) and measures the simulator's all-threads pixel env steps/s just before,
+/// each repeat.
+fn bench_rollout(args: &RolloutBenchArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");
+    anyhow::ensure!(
+        args.gb.is_finite() && args.gb > 0.0,
+        "--gb must be a positive size in GB, got {}",
+        args.gb
+    );
+    let spec = load_world(&args.world)?;
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        args.threads
+    };
+    // Episodes for the size, from the mean size of a few.
+    let sample: Vec<_> = (0..8)
+        .map(|e| {
+            use agent::dataset::EpisodeSource;
+            agent::dataset::SmoothRandomSource::new(spec.clone()).record(0, e, Vec::new())
+        })
+        .collect::<Result<_, _>>()?;
+    let per_episode =
+        sample.iter().map(|e| e.shard_bytes() as f64).sum::<f64>() / sample.len() as f64;
+    let episodes = ((args.gb * 1e9 / per_episode).ceil() as u64).max(1);
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    if !args.json {
+        eprintln!(
+            "{} repeats: the simulator's all-threads pixel env steps/s, then `kennel rollout` of {episodes} {} episodes (about {:.2} GB) into {}…",
+            args.repeats,
+            spec.name,
+            episodes as f64 * per_episode / 1e9,
+            args.dir.display()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the kennel binary")?;
+    let (mut sims, mut rollouts, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for repeat in 0..args.repeats {
+        let sim = crate::bench::pixel_env_steps_per_s(&spec, 16, threads, 16_000)?;
+        let out = args.dir.join(format!("repeat-{repeat}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let output = std::process::Command::new(&exe)
+            .args(["rollout", "--world", &args.world, "--json", "--episodes"])
+            .arg(episodes.to_string())
+            .arg("--threads")
+            .arg(threads.to_string())
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .context("cannot run kennel rollout")?;
+        let _ = std::fs::remove_dir_all(&out);
+        anyhow::ensure!(
+            output.status.success(),
+            "kennel rollout failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let figures: super::rollout::RolloutFigures = serde_json::from_slice(&output.stdout)
+            .context("kennel rollout --json printed something else")?;
+        if !args.json {
+            eprintln!(
+                "  repeat {}: simulator {sim:.0} frames/s; rollout {:.0} frames/s, {:.0} MB/s, peak RSS {:.0} MB",
+                repeat + 1,
+                figures.frames_per_s,
+                figures.mb_per_s,
+                figures.peak_rss_mb.unwrap_or(f64::NAN)
+            );
+        }
+        ratios.push(figures.frames_per_s / sim);
+        sims.push(sim);
+        rollouts.push(figures);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let report = RolloutBenchReport {
+        world: spec.name.clone(),
+        threads,
+        repeats: args.repeats,
+        episodes,
+        dataset_mb: median(rollouts.iter().map(|f| f.bytes as f64 / 1e6).collect()),
+        rollout_frames_per_s: median(rollouts.iter().map(|f| f.frames_per_s).collect()),
+        rollout_mb_per_s: median(rollouts.iter().map(|f| f.mb_per_s).collect()),
+        rollout_peak_rss_mb: median(
+            rollouts
+                .iter()
+                .map(|f| f.peak_rss_mb.unwrap_or(f64::NAN))
+                .collect(),
+        ),
+        sim_all_threads_frames_per_s: median(sims),
+        ratio: median(ratios),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "| {} ({} threads, {:.0} MB, median of {}) | |",
+        report.world, report.threads, report.dataset_mb, report.repeats
+    );
+    println!("|---|---|");
+    println!(
+        "| simulator, pixel env steps/s | {:.0} |",
+        report.sim_all_threads_frames_per_s
+    );
+    println!(
+        "| rollout, frames/s | {:.0} ({:.0}% of the simulator's) |",
+        report.rollout_frames_per_s,
+        100.0 * report.ratio
+    );
+    println!("| rollout, MB/s | {:.0} |", report.rollout_mb_per_s);
+    println!(
+        "| rollout, peak RSS | {:.0} MB |",
+        report.rollout_peak_rss_mb
+    );
+    Ok(())
 }

@@ -1,10 +1,12 @@
 //! `kennel dataset`: join the jobs of a dataset, check one, summarise one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use agent::dataset::{Dataset, merge, verify};
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
+use sim::Frame;
 
 use super::eval::bar_style;
 
@@ -43,6 +45,15 @@ pub struct InfoArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also draw frames of one episode side by side into this PNG.
+    #[arg(long)]
+    filmstrip: Option<PathBuf>,
+    /// The episode of --filmstrip (its index in the dataset).
+    #[arg(long, default_value_t = 0)]
+    episode: u64,
+    /// Frames in --filmstrip, evenly spaced over the episode.
+    #[arg(long, default_value_t = 12)]
+    frames: usize,
 }
 
 pub fn run(command: DatasetCommand) -> anyhow::Result<()> {
@@ -97,6 +108,9 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<()> {
         }
         DatasetCommand::Info(args) => {
             let dataset = Dataset::open(&args.dir)?;
+            if let Some(png) = &args.filmstrip {
+                filmstrip(&dataset, args.episode, args.frames.max(1), png)?;
+            }
             let info = dataset.info();
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -152,5 +166,51 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Draws `count` frames of episode `episode`, evenly spaced, side by side into `png`.
+fn filmstrip(dataset: &Dataset, episode: u64, count: usize, png: &Path) -> anyhow::Result<()> {
+    let m = &dataset.manifest;
+    let Some(shard) = m
+        .shards
+        .iter()
+        .position(|s| s.episodes.first <= episode && episode < s.episodes.end)
+    else {
+        bail!(
+            "--episode {episode}: {} holds episodes {}..{}",
+            dataset.dir.display(),
+            m.episodes.first,
+            m.written().end
+        );
+    };
+    let data = dataset.read_shard(shard)?;
+    let Some(recorded) = data.episodes.iter().find(|e| e.index == episode) else {
+        bail!("episode {episode} is not in its shard (run `kennel dataset verify`)");
+    };
+    let size = (m.height * m.width * 3) as usize;
+    let rows = recorded.rows();
+    let frames: Vec<Frame> = (0..count.min(rows))
+        .map(|i| {
+            let t = if count > 1 {
+                i * (rows - 1) / (count - 1)
+            } else {
+                0
+            };
+            Frame {
+                width: m.width,
+                height: m.height,
+                rgb: recorded.frames[t * size..(t + 1) * size].to_vec(),
+            }
+        })
+        .collect();
+    Frame::strip(&frames, 2)
+        .save_png(png)
+        .with_context(|| format!("cannot write {}", png.display()))?;
+    eprintln!(
+        "wrote {} ({} frames of episode {episode}, {rows} frames long)",
+        png.display(),
+        frames.len()
+    );
     Ok(())
 }

@@ -59,6 +59,9 @@ pub struct RolloutArgs {
     /// Print no progress bar (for logs).
     #[arg(long)]
     quiet: bool,
+    /// Print the run's figures as one JSON object instead of text (no progress bar).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -229,7 +232,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let bar = if args.quiet {
+    let bar = if args.quiet || args.json {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(1)
@@ -259,6 +262,24 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
     for file in &summary.regenerated {
         eprintln!("regenerated {file} (it was missing or damaged; it hashes as the manifest says)");
     }
+    let s = summary.seconds.max(1e-9);
+    let figures = RolloutFigures {
+        episodes: summary.episodes,
+        frames: summary.frames,
+        bytes: summary.bytes,
+        seconds: summary.seconds,
+        threads: summary.threads,
+        frames_per_s: summary.frames as f64 / s,
+        mb_per_s: summary.bytes as f64 / 1e6 / s,
+        peak_rss_mb: peak_rss().map(|kb| kb as f64 / 1e3),
+        dataset_episodes: m.counts.episodes,
+        dataset_bytes: m.counts.bytes,
+        complete: m.complete,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+        return Ok(());
+    }
     if summary.episodes == 0 && summary.regenerated.is_empty() {
         println!(
             "{} is already complete: {} episodes in {} shards; nothing to do",
@@ -268,20 +289,18 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let s = summary.seconds.max(1e-9);
     println!(
         "recorded {} episodes ({} frames, {:.1} MB) in {:.1} s on {} threads: {:.0} frames/s, {:.1} MB/s; peak RSS {}",
-        summary.episodes,
-        summary.frames,
-        summary.bytes as f64 / 1e6,
-        summary.seconds,
-        summary.threads,
-        summary.frames as f64 / s,
-        summary.bytes as f64 / 1e6 / s,
-        peak_rss().map_or_else(
-            || "unknown".to_owned(),
-            |kb| format!("{:.0} MB", kb as f64 / 1e3)
-        ),
+        figures.episodes,
+        figures.frames,
+        figures.bytes as f64 / 1e6,
+        figures.seconds,
+        figures.threads,
+        figures.frames_per_s,
+        figures.mb_per_s,
+        figures
+            .peak_rss_mb
+            .map_or_else(|| "unknown".to_owned(), |mb| format!("{mb:.0} MB")),
     );
     println!(
         "{}: {} of {} episodes{} in {} shards, {:.1} MB; {:.1}% ended in success{}",
@@ -297,6 +316,33 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
         if m.complete { "; complete" } else { "" }
     );
     Ok(())
+}
+
+/// What `kennel rollout --json` prints (and `kennel bench rollout` reads).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct RolloutFigures {
+    /// Episodes recorded by this run.
+    pub episodes: u64,
+    /// Frames recorded by this run.
+    pub frames: u64,
+    /// Shard bytes recorded by this run.
+    pub bytes: u64,
+    /// Seconds spent recording and writing.
+    pub seconds: f64,
+    /// Worker threads.
+    pub threads: usize,
+    /// Frames per second, writing included.
+    pub frames_per_s: f64,
+    /// Megabytes (10⁶) of shards per second.
+    pub mb_per_s: f64,
+    /// The process's peak resident memory in MB (Linux).
+    pub peak_rss_mb: Option<f64>,
+    /// Episodes in the folder now.
+    pub dataset_episodes: u64,
+    /// Shard bytes in the folder now.
+    pub dataset_bytes: u64,
+    /// The folder holds all its episodes.
+    pub complete: bool,
 }
 
 /// The process's peak resident memory in kB (Linux's VmHWM), for the benchmark table.

@@ -108,8 +108,7 @@ fn play(
 ) -> Result<RecordedEpisode, SimError> {
     let mut env = Env::new(Arc::clone(spec));
     let (mut obs, _) = env.reset(seed)?;
-    let mut episode =
-        RecordedEpisode::start(index, &obs, spec.task.episode_steps as usize, frames);
+    let mut episode = RecordedEpisode::start(index, &obs, spec.task.episode_steps as usize, frames);
     loop {
         let action = decide(&mut env, &obs)?;
         let step = env.step(&action)?;

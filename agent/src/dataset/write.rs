@@ -385,7 +385,10 @@ fn record_in_order(
             while let Some(result) = pending.remove(&want) {
                 let step = result
                     .map_err(|err| {
-                        DatasetError::new(path, format!("episode {want}: the simulator failed: {err}"))
+                        DatasetError::new(
+                            path,
+                            format!("episode {want}: the simulator failed: {err}"),
+                        )
                     })
                     .and_then(&mut *consume);
                 match step {
