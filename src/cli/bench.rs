@@ -262,7 +262,12 @@ fn bench_rollout(args: &RolloutBenchArgs) -> anyhow::Result<()> {
     let sample: Vec<_> = (0..8)
         .map(|e| {
             use agent::dataset::EpisodeSource;
-            agent::dataset::SmoothRandomSource::new(spec.clone()).record(0, e, Vec::new())
+            agent::dataset::SmoothRandomSource::new(spec.clone()).record(
+                0,
+                e,
+                Vec::new(),
+                &mut None,
+            )
         })
         .collect::<Result<_, _>>()?;
     let per_episode =

@@ -188,6 +188,37 @@ pub fn show_fit(bar: &ProgressBar, progress: &FitProgress) {
     bar.set_message(progress.to_string());
 }
 
+/// The cost models saved beside a checkpoint, or fitted (and saved) with a progress bar; the
+/// notices, and after a fit what it reached, go to stderr.
+pub fn cost_models_with_progress(
+    spec: &std::sync::Arc<sim::WorldSpec>,
+    model: &agent::model::JepaModel,
+    checkpoint_dir: &std::path::Path,
+    planning: &PlanningConfig,
+    seed: u64,
+    device: &Device,
+) -> anyhow::Result<CostModels> {
+    let bar = ProgressBar::new(1000).with_style(bar_style());
+    bar.set_prefix("critic");
+    let (cost_models, source, notices) = load_or_fit_cost_models(
+        spec,
+        model,
+        checkpoint_dir,
+        planning,
+        seed,
+        device,
+        &mut |p| show_fit(&bar, &p),
+    )?;
+    bar.finish_and_clear();
+    for notice in &notices {
+        eprintln!("{notice}");
+    }
+    if source == agent::pipeline::CostModelsSource::Fitted {
+        print_fit_summary(&cost_models);
+    }
+    Ok(cost_models)
+}
+
 /// What a fit reached, in words, on stderr.
 pub fn print_fit_summary(models: &CostModels) {
     let r = &models.report;
@@ -297,24 +328,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let planning = args.planner.config();
     let planner = planning.planner(&spec)?;
-    let bar = ProgressBar::new(1000).with_style(bar_style());
-    bar.set_prefix("critic");
-    let (cost_models, source, notices) = load_or_fit_cost_models(
-        &spec,
-        &model,
-        &dir,
-        &planning,
-        args.seeds[0],
-        &device,
-        &mut |p| show_fit(&bar, &p),
-    )?;
-    bar.finish_and_clear();
-    for notice in &notices {
-        eprintln!("{notice}");
-    }
-    if source == agent::pipeline::CostModelsSource::Fitted {
-        print_fit_summary(&cost_models);
-    }
+    let cost_models =
+        cost_models_with_progress(&spec, &model, &dir, &planning, args.seeds[0], &device)?;
     // The encoder everything was fitted on, with the predictor the planner imagines with.
     let model = cost_models.planning_model(&model);
     let settings = EvalSettings {

@@ -9,14 +9,14 @@ use agent::dataset::{
     SmoothRandomSource, write_dataset,
 };
 use agent::eval::LearnedPolicy;
-use agent::pipeline::{PlannerGraph, load_or_fit_cost_models};
+use agent::pipeline::PlannerGraph;
 use agent::train::load_model;
 use anyhow::{Context, bail};
 use burn::prelude::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::eval::{PlannerArgs, bar_style, print_fit_summary, show_fit};
+use super::eval::{PlannerArgs, cost_models_with_progress};
 use crate::world_files::load_world;
 
 #[derive(Debug, Args)]
@@ -377,19 +377,7 @@ fn load_planner(
     })?;
     let planning = args.config();
     let planner = planning.planner(spec)?;
-    let bar = ProgressBar::new(1000).with_style(bar_style());
-    bar.set_prefix("critic");
-    let (cost_models, source, notices) =
-        load_or_fit_cost_models(spec, &model, &dir, &planning, seed, device, &mut |p| {
-            show_fit(&bar, &p);
-        })?;
-    bar.finish_and_clear();
-    for notice in &notices {
-        eprintln!("{notice}");
-    }
-    if source == agent::pipeline::CostModelsSource::Fitted {
-        print_fit_summary(&cost_models);
-    }
+    let cost_models = cost_models_with_progress(spec, &model, &dir, &planning, seed, device)?;
     let model = cost_models.planning_model(&model);
     let graphs = PlannerGraph::build(
         &cost_models,

@@ -93,9 +93,16 @@ impl RecordedEpisode {
 /// What acts in a dataset's episodes.
 pub trait EpisodeSource: Sync {
     /// Records episode `index` of the dataset of master seed `master`, its frames in `frames`
-    /// (a recycled buffer: cleared first, its memory reused).
-    fn record(&self, master: u64, index: u64, frames: Vec<u8>)
-    -> Result<RecordedEpisode, SimError>;
+    /// (a recycled buffer: cleared first, its memory reused), in `env` (the calling thread's
+    /// environment, created on first use and reset for each episode: a reset builds the world
+    /// anew from the seed, so what ran in it before does not matter).
+    fn record(
+        &self,
+        master: u64,
+        index: u64,
+        frames: Vec<u8>,
+        env: &mut Option<Env>,
+    ) -> Result<RecordedEpisode, SimError>;
 }
 
 /// Plays an episode of `spec` from `seed`, asking `decide` for each action.
@@ -104,13 +111,14 @@ fn play(
     index: u64,
     seed: u64,
     frames: Vec<u8>,
+    env: &mut Option<Env>,
     mut decide: impl FnMut(&mut Env, &Observation) -> Result<Action, SimError>,
 ) -> Result<RecordedEpisode, SimError> {
-    let mut env = Env::new(Arc::clone(spec));
+    let env = env.get_or_insert_with(|| Env::new(Arc::clone(spec)));
     let (mut obs, _) = env.reset(seed)?;
     let mut episode = RecordedEpisode::start(index, &obs, spec.task.episode_steps as usize, frames);
     loop {
-        let action = decide(&mut env, &obs)?;
+        let action = decide(env, &obs)?;
         let step = env.step(&action)?;
         episode.push(action, &step);
         if step.terminated || step.truncated {
@@ -138,11 +146,12 @@ impl EpisodeSource for SmoothRandomSource {
         master: u64,
         index: u64,
         frames: Vec<u8>,
+        env: &mut Option<Env>,
     ) -> Result<RecordedEpisode, SimError> {
         let seed = episode_seed(master, index);
         let mut policy = SmoothRandomPolicy::for_world(&self.spec, 1, seed);
         let mut actions = Vec::with_capacity(1);
-        play(&self.spec, index, seed, frames, |_, obs| {
+        play(&self.spec, index, seed, frames, env, |_, obs| {
             policy.act(std::slice::from_ref(obs), &mut actions);
             Ok(actions[0])
         })
@@ -176,10 +185,11 @@ impl EpisodeSource for PlannerSource<'_> {
         master: u64,
         index: u64,
         frames: Vec<u8>,
+        env: &mut Option<Env>,
     ) -> Result<RecordedEpisode, SimError> {
         let seed = episode_seed(master, index);
         let mut planner: Option<EpisodePlanner<'_>> = None;
-        play(&self.spec, index, seed, frames, |env, obs| {
+        play(&self.spec, index, seed, frames, env, |env, obs| {
             if planner.is_none() {
                 let goal = env.render_goal()?;
                 planner = Some(EpisodePlanner::new(

@@ -352,6 +352,7 @@ fn record_in_order(
             let (done_tx, free_rx) = (done_tx.clone(), free_rx.clone());
             let (next, stop, consumed, room) = (&next, &stop, &consumed, &room);
             let worker = move || {
+                let mut env = None;
                 loop {
                     let e = next.fetch_add(1, Ordering::Relaxed);
                     if e >= range.end {
@@ -366,7 +367,10 @@ fn record_in_order(
                         return;
                     }
                     let frames = free_rx.try_recv().unwrap_or_default();
-                    if done_tx.send((e, source.record(master, e, frames))).is_err() {
+                    if done_tx
+                        .send((e, source.record(master, e, frames, &mut env)))
+                        .is_err()
+                    {
                         return;
                     }
                 }
