@@ -245,6 +245,14 @@ fn kill_9_then_resume_gives_the_uninterrupted_dataset() {
     for (resume, shards) in [(false, 3), (true, 9)] {
         let mut child = start(resume);
         wait_for_shards(&killed, shards, &mut child);
+        // A second writer on the folder is refused while the first runs.
+        let second = kennel(&[&args[..], &["killed", "--resume"]].concat(), root);
+        let first_ended = child.try_wait().expect("poll").is_some();
+        assert!(
+            first_ended || stderr(&second).contains("another kennel rollout is writing"),
+            "{}",
+            stderr(&second)
+        );
         child.kill().expect("kill -9"); // SIGKILL on Unix: no handler runs.
         child.wait().expect("reap");
     }
@@ -461,7 +469,34 @@ fn bad_input_gets_one_clear_error_and_loses_nothing() {
         "{}",
         stderr(&output)
     );
-    std::fs::write(&manifest, text).expect("restore");
+    std::fs::write(&manifest, &text).expect("restore");
+
+    // A manifest naming a shard outside its folder is refused before anything is opened.
+    let evil = text.replacen("\"file\": \"shard-", "\"file\": \"../shard-", 1);
+    std::fs::write(&manifest, evil).expect("write");
+    let output = kennel(&["dataset", "verify", "d"], root);
+    assert!(
+        stderr(&output).contains("lists a shard named \"../shard-"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(&manifest, &text).expect("restore");
+
+    // A folder holding other things is not written into.
+    std::fs::create_dir_all(root.join("notes")).expect("mkdir");
+    std::fs::write(root.join("notes/todo.txt"), b"x").expect("file");
+    let output = rollout(root, "notes", 2, &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("holds other files (todo.txt"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_dir(root.join("notes")).expect("list").count(),
+        1,
+        "the refused rollout left something in notes/"
+    );
 
     // The old postcard folders are named as such.
     std::fs::create_dir_all(root.join("old")).expect("mkdir");

@@ -253,6 +253,12 @@ fn demo_then_eval_end_to_end() {
         manifest["policy"]
     );
     assert_eq!(manifest["counts"]["episodes"], 3);
+    // The planner's settings are part of its identity.
+    assert_eq!(
+        manifest["policy"]["config"]["samples"], 16,
+        "{}",
+        manifest["policy"]
+    );
 }
 
 #[test]

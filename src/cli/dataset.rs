@@ -122,8 +122,7 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<()> {
                     format!(
                         "{} (sha256 {}…)",
                         info.world,
-                        &dataset.manifest.world.sha256
-                            [..12.min(dataset.manifest.world.sha256.len())]
+                        dataset.manifest.world.short_hash()
                     ),
                 ),
                 ("master seed", info.master_seed.to_string()),

@@ -189,10 +189,18 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
             PolicyRecord {
                 name: "smooth-random".to_owned(),
                 sha256: None,
+                config: None,
             },
         ),
         PolicyArg::Planner(checkpoint) => {
-            loaded = load_planner(&spec, checkpoint, &args.planner, args.seed, &device)?;
+            loaded = load_planner(
+                &spec,
+                checkpoint,
+                &args.planner,
+                args.seed,
+                share.is_some(),
+                &device,
+            )?;
             let policy = LearnedPolicy {
                 model: &loaded.model,
                 planner: loaded.planner.clone(),
@@ -208,6 +216,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                 PolicyRecord {
                     name: format!("planner:{}", checkpoint.display()),
                     sha256: Some(loaded.sha256.clone()),
+                    config: Some(loaded.config.clone()),
                 },
             )
         }
@@ -360,6 +369,8 @@ struct LoadedPlanner {
     planner: agent::plan::PlannerConfig,
     cost: agent::plan::GoalCostConfig,
     sha256: String,
+    /// The planning settings (no deadline: the recorder runs the full search).
+    config: serde_json::Value,
 }
 
 fn load_planner(
@@ -367,6 +378,7 @@ fn load_planner(
     checkpoint: &Path,
     args: &PlannerArgs,
     seed: u64,
+    split: bool,
     device: &Device,
 ) -> anyhow::Result<LoadedPlanner> {
     let (model, train_config, dir) = load_model(checkpoint, device).with_context(|| {
@@ -377,6 +389,15 @@ fn load_planner(
     })?;
     let planning = args.config();
     let planner = planning.planner(spec)?;
+    if split && !agent::pipeline::cost_models_dir(&dir).is_dir() {
+        // Every job would fit them, and save them into the shared folder at the same time.
+        bail!(
+            "{} has no cost models yet, and this job is one share of several: fit them once first (`kennel eval --world {} --checkpoint {}` saves them beside the checkpoint), then start the jobs",
+            dir.display(),
+            spec.name,
+            checkpoint.display()
+        );
+    }
     let cost_models = cost_models_with_progress(spec, &model, &dir, &planning, seed, device)?;
     let model = cost_models.planning_model(&model);
     let graphs = PlannerGraph::build(
@@ -392,5 +413,9 @@ fn load_planner(
         planner,
         cost: planning.cost(),
         sha256: folder_sha256(&dir)?,
+        config: serde_json::to_value(agent::pipeline::PlanningConfig {
+            deadline_ms: 0.0,
+            ..planning
+        })?,
     })
 }

@@ -64,13 +64,24 @@ pub struct PolicyRecord {
     /// makes two jobs' planners the same (their paths may differ between machines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// For the planner: its settings (search, cost, graph), which change its episodes as much
+    /// as its weights do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+}
+
+impl WorldRecord {
+    /// The first 12 characters of the hash, for messages (any text: a manifest may be damaged).
+    pub fn short_hash(&self) -> String {
+        self.sha256.chars().take(12).collect()
+    }
 }
 
 impl PolicyRecord {
     /// Whether two records name the same policy (by hash where there is one).
     pub fn same_as(&self, other: &Self) -> bool {
         match (&self.sha256, &other.sha256) {
-            (Some(a), Some(b)) => a == b,
+            (Some(a), Some(b)) => a == b && self.config == other.config,
             (None, None) => self.name == other.name,
             _ => false,
         }
@@ -169,7 +180,7 @@ impl Manifest {
         for shard in &self.shards {
             counts.episodes += shard.episodes.len();
             counts.rows += shard.rows;
-            counts.transitions += shard.rows - shard.episodes.len();
+            counts.transitions += shard.rows.saturating_sub(shard.episodes.len());
             counts.terminated += shard.terminated;
             counts.truncated += shard.truncated;
             counts.bytes += shard.bytes;
@@ -221,8 +232,26 @@ impl Manifest {
                 ));
             }
         }
-        serde_json::from_value(value)
-            .map_err(|err| DatasetError::new(&path, format!("malformed manifest: {err}")))
+        let manifest: Self = serde_json::from_value(value)
+            .map_err(|err| DatasetError::new(&path, format!("malformed manifest: {err}")))?;
+        // A shard's name follows from its episodes: anything else (a path, `..`) is refused
+        // before any file is opened, written or linked by that name.
+        if let Some(bad) = manifest
+            .shards
+            .iter()
+            .find(|s| s.file != super::shard_file_name(s.episodes))
+        {
+            return Err(DatasetError::new(
+                &path,
+                format!(
+                    "lists a shard named {:?} for {}, which should be named {}: the manifest was edited or damaged",
+                    bad.file,
+                    bad.episodes,
+                    super::shard_file_name(bad.episodes)
+                ),
+            ));
+        }
+        Ok(manifest)
     }
 
     /// Writes `dir/manifest.json` atomically (temporary file, sync, rename, sync the folder):
@@ -243,6 +272,16 @@ pub(super) fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), DatasetError> {
+    write_atomically_if(path, fill, || Ok(()))
+}
+
+/// [`write_atomically`], but `accept` decides, after the new content is written and synced,
+/// whether it replaces `path`; if not, the temporary file is removed and `path` is untouched.
+pub(super) fn write_atomically_if(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    accept: impl FnOnce() -> Result<(), DatasetError>,
+) -> Result<(), DatasetError> {
     let tmp = temporary_name(path);
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
@@ -250,15 +289,29 @@ pub(super) fn write_atomically(
         file.sync_all()
     };
     write().map_err(|err| DatasetError::new(&tmp, format!("cannot write: {err}")))?;
+    if let Err(err) = accept() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err);
+    }
     std::fs::rename(&tmp, path)
         .map_err(|err| DatasetError::new(path, format!("cannot rename into place: {err}")))?;
     if let Some(dir) = path.parent() {
-        // The rename is durable only once the folder's entry is.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|err| DatasetError::new(dir, format!("cannot sync the folder: {err}")))?;
+        sync_folder(dir)?;
     }
     Ok(())
+}
+
+/// Syncs a folder, so that the entries created or renamed in it survive a power cut.
+pub(super) fn sync_folder(dir: &Path) -> Result<(), DatasetError> {
+    // An empty parent means the current folder.
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|err| DatasetError::new(dir, format!("cannot sync the folder: {err}")))
 }
 
 /// `path` with `.tmp` appended: what [`write_atomically`] writes first.

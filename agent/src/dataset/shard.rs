@@ -7,7 +7,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
 use sha2::{Digest, Sha256};
 
-use super::manifest::{EpisodeRange, ShardEntry, hex, sha256_hex, write_atomically};
+use super::manifest::{EpisodeRange, ShardEntry, hex, sha256_hex, write_atomically_if};
 use super::{DatasetError, RecordedEpisode};
 
 /// The file name of the shard holding `episodes`.
@@ -111,12 +111,17 @@ impl ShardBuilder {
     }
 
     /// Writes the shard into `dir` crash-safely, returns its manifest entry and empties the
-    /// builder (keeping its memory for the next shard).
+    /// builder (keeping its memory for the next shard). With `expected`, the new file replaces
+    /// the old one only if its entry (hash included) is `expected`.
     ///
     /// The columns go straight from memory to the file, hashed on the way: serialising them
     /// into one buffer first doubled the memory and, with the page faults of a fresh buffer
     /// per shard, took more time than the simulator.
-    pub(super) fn write(&mut self, dir: &Path) -> Result<ShardEntry, DatasetError> {
+    pub(super) fn write(
+        &mut self,
+        dir: &Path,
+        expected: Option<&ShardEntry>,
+    ) -> Result<ShardEntry, DatasetError> {
         let episodes = self
             .episodes
             .ok_or_else(|| DatasetError::new(dir, "internal: an empty shard"))?;
@@ -166,29 +171,48 @@ impl ShardBuilder {
         let mut header = serde_json::to_vec(&metadata).map_err(|err| internal(err.to_string()))?;
         // The data starts 8-byte aligned, as the safetensors crate writes it.
         header.resize(header.len().next_multiple_of(8), b' ');
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
         let size = (header.len() as u64).to_le_bytes();
-        let parts = [&size[..], &header]
+        let parts: Vec<&[u8]> = [&size[..], &header[..]]
             .into_iter()
-            .chain(columns.iter().map(|c| c.3));
-        write_atomically(&path, |out| {
-            for part in parts {
-                hasher.update(part);
-                out.write_all(part)?;
-                bytes += part.len() as u64;
-            }
-            Ok(())
-        })?;
-        let entry = ShardEntry {
-            file,
+            .chain(columns.iter().map(|c| c.3))
+            .collect();
+        let bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let digest = std::cell::RefCell::new(String::new());
+        let entry = |sha256: String| ShardEntry {
+            file: file.clone(),
             episodes,
             rows: self.rows,
             bytes,
-            sha256: hex(&hasher.finalize()),
+            sha256,
             terminated: self.successes,
             truncated: self.timeouts,
         };
+        write_atomically_if(
+            &path,
+            |out| {
+                let mut hasher = Sha256::new();
+                for part in &parts {
+                    hasher.update(part);
+                    out.write_all(part)?;
+                }
+                *digest.borrow_mut() = hex(&hasher.finalize());
+                Ok(())
+            },
+            || match expected {
+                Some(expected) if entry(digest.borrow().clone()) != *expected => {
+                    Err(DatasetError::new(
+                        &path,
+                        format!(
+                            "re-recorded it, but it hashes {} where the manifest says {}: this kennel records these episodes differently from the one that wrote the dataset. The file on disk was left as it was; finish the dataset with the kennel that started it, or start again in a new folder",
+                            digest.borrow(),
+                            expected.sha256
+                        ),
+                    ))
+                }
+                _ => Ok(()),
+            },
+        )?;
+        let entry = entry(digest.into_inner());
         self.clear();
         Ok(entry)
     }
@@ -317,7 +341,9 @@ pub fn read_shard(path: &Path, entry: Option<&ShardEntry>) -> Result<ShardData, 
     let truncated = expect("truncated", Dtype::BOOL, &[rows])?;
     let state = f32s(state);
 
-    let frame_bytes = height * width * 3;
+    let Some(frame_bytes) = height.checked_mul(width).and_then(|p| p.checked_mul(3)) else {
+        return Err(bad(format!("frames of {width}×{height} pixels")));
+    };
     let mut episodes: Vec<RecordedEpisode> = Vec::new();
     let mut start = 0;
     while start < rows {
@@ -340,7 +366,7 @@ pub fn read_shard(path: &Path, entry: Option<&ShardEntry>) -> Result<ShardData, 
             )));
         }
         if let Some(previous) = episodes.last()
-            && index != previous.index as i64 + 1
+            && i128::from(index) != i128::from(previous.index) + 1
         {
             return Err(bad(format!(
                 "episode {index} follows episode {}: episodes must be whole and in order",

@@ -158,16 +158,7 @@ pub fn verify(
     let dataset = Dataset::open(dir)?;
     let m = &dataset.manifest;
     let mut problems = Vec::new();
-    let mut expected_first = m.episodes.first;
-    for entry in &m.shards {
-        if entry.episodes.first != expected_first {
-            problems.push(format!(
-                "{}: starts at episode {} where {expected_first} was expected (a shard is missing from the manifest)",
-                entry.file, entry.episodes.first
-            ));
-        }
-        expected_first = entry.episodes.end;
-    }
+    problems.extend(first_gap(m));
     let mut report = VerifyReport {
         complete: m.complete,
         ..VerifyReport::default()
@@ -198,7 +189,9 @@ pub fn verify(
         let mut strays: Vec<String> = entries
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != MANIFEST_FILE && !listed.contains(n.as_str()))
+            .filter(|n| {
+                n != MANIFEST_FILE && n != super::write::LOCK_FILE && !listed.contains(n.as_str())
+            })
             .collect();
         strays.sort();
         report.strays = strays;
@@ -215,6 +208,21 @@ pub fn verify(
             ),
         ))
     }
+}
+
+/// The first shard of `m` that does not start where the one before it ended.
+fn first_gap(m: &Manifest) -> Option<String> {
+    let mut expected_first = m.episodes.first;
+    for entry in &m.shards {
+        if entry.episodes.first != expected_first {
+            return Some(format!(
+                "{}: starts at episode {} where {expected_first} was expected (a shard is missing from the manifest)",
+                entry.file, entry.episodes.first
+            ));
+        }
+        expected_first = entry.episodes.end;
+    }
+    None
 }
 
 /// Joins the folders of one dataset's jobs into `out` (shards hard-linked, or copied across
@@ -250,15 +258,11 @@ pub fn merge(
         if m.world.sha256 != reference.world.sha256 {
             return Err(differs(
                 "world",
-                format!(
-                    "`{}` ({}…)",
-                    m.world.name,
-                    &m.world.sha256[..12.min(m.world.sha256.len())]
-                ),
+                format!("`{}` ({}…)", m.world.name, m.world.short_hash()),
                 format!(
                     "`{}` ({}…)",
                     reference.world.name,
-                    &reference.world.sha256[..12.min(reference.world.sha256.len())]
+                    reference.world.short_hash()
                 ),
             ));
         }
@@ -292,6 +296,9 @@ pub fn merge(
                 format!("{}×{}", reference.width, reference.height),
             ));
         }
+        if let Some(gap) = first_gap(m) {
+            return Err(DatasetError::new(&part.dir, gap));
+        }
         if !m.complete {
             return Err(DatasetError::new(
                 &part.dir,
@@ -303,7 +310,8 @@ pub fn merge(
             ));
         }
     }
-    parts.sort_by_key(|p| p.manifest.episodes.first);
+    // By end too: a share with no episodes (more jobs than episodes) sorts before its neighbour.
+    parts.sort_by_key(|p| (p.manifest.episodes.first, p.manifest.episodes.end));
     for pair in parts.windows(2) {
         let (a, b) = (&pair[0].manifest.episodes, &pair[1].manifest.episodes);
         if b.first < a.end {

@@ -5,6 +5,7 @@
 //! carries on from the last shard.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -14,6 +15,7 @@ use sim::{Env, SimError, WorldSpec};
 
 use super::manifest::{
     EpisodeRange, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, Manifest, PolicyRecord, WorldRecord,
+    sync_folder,
 };
 use super::shard::{ShardBuilder, read_shard};
 use super::{DatasetError, EpisodeSource, RecordedEpisode, episode_seed};
@@ -193,6 +195,22 @@ pub fn write_dataset(
     };
     std::fs::create_dir_all(dir)
         .map_err(|err| DatasetError::new(dir, format!("cannot create the folder: {err}")))?;
+    if let Some(parent) = dir.parent() {
+        sync_folder(parent)?;
+    }
+    if !dir.join(MANIFEST_FILE).exists()
+        && let Some(other) = foreign_files(dir)?.first()
+    {
+        return Err(DatasetError::new(
+            dir,
+            format!(
+                "holds other files ({other}, …) but no {MANIFEST_FILE}: it is not a dataset this command can finish; choose a new or empty --out (nothing was changed)"
+            ),
+        ));
+    }
+    // One writer per folder: a second job on it (a double submission, a replacement pod
+    // started while the old one still runs) would garble the shard it is writing.
+    let _lock = lock_folder(dir)?;
     let mut regenerated = Vec::new();
     if dir.join(MANIFEST_FILE).exists() {
         let existing = Manifest::read(dir)?;
@@ -210,13 +228,9 @@ pub fn write_dataset(
         check_same_job(dir, &existing, &manifest)?;
         manifest.shards = existing.shards;
         regenerated = repair_shards(plan, source, &manifest)?;
-    } else if let Some(stray) = shard_files(dir)?.first() {
-        return Err(DatasetError::new(
-            dir,
-            format!(
-                "holds shards ({stray}, …) but no {MANIFEST_FILE}; it is not a dataset this command can finish: choose another --out"
-            ),
-        ));
+        if !existing.complete {
+            check_same_build(plan, source, &manifest)?;
+        }
     }
     remove_strays(dir, &manifest)?;
     manifest.recount();
@@ -347,7 +361,15 @@ fn record_in_order(
     let (done_tx, done_rx) =
         crossbeam_channel::bounded::<(u64, Result<RecordedEpisode, SimError>)>(window as usize);
     let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    // Stops the workers: set under the lock, so that none can check the flag and then sleep
+    // through the wake-up.
+    let shut_down = || {
+        let _guard = consumed.lock().unwrap_or_else(PoisonError::into_inner);
+        stop.store(true, Ordering::Relaxed);
+        room.notify_all();
+    };
     std::thread::scope(|scope| {
+        let mut outcome = Ok(());
         for i in 0..threads.max(1) {
             let (done_tx, free_rx) = (done_tx.clone(), free_rx.clone());
             let (next, stop, consumed, room) = (&next, &stop, &consumed, &room);
@@ -367,50 +389,67 @@ fn record_in_order(
                         return;
                     }
                     let frames = free_rx.try_recv().unwrap_or_default();
-                    if done_tx
-                        .send((e, source.record(master, e, frames, &mut env)))
-                        .is_err()
-                    {
+                    // A panic (a device error in the planner, say) becomes this episode's
+                    // error: a lost episode would leave the writer waiting for it forever.
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        source.record(master, e, frames, &mut env)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        env = None;
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("a panic");
+                        Err(SimError::Producer(format!("recording it panicked: {what}")))
+                    });
+                    if done_tx.send((e, result)).is_err() {
                         return;
                     }
                 }
             };
-            std::thread::Builder::new()
+            if let Err(err) = std::thread::Builder::new()
                 .name(format!("kennel-rollout-{i}"))
                 .spawn_scoped(scope, worker)
-                .map_err(|err| DatasetError::new(path, format!("cannot start a thread: {err}")))?;
+            {
+                outcome = Err(DatasetError::new(
+                    path,
+                    format!("cannot start recording thread {i}: {err}; pass a smaller --threads"),
+                ));
+                break;
+            }
         }
         drop(done_tx);
         let mut pending = BTreeMap::new();
         let mut want = range.first;
-        let mut outcome = Ok(());
-        'receive: for (e, result) in &done_rx {
-            pending.insert(e, result);
-            while let Some(result) = pending.remove(&want) {
-                let step = result
-                    .map_err(|err| {
-                        DatasetError::new(
-                            path,
-                            format!("episode {want}: the simulator failed: {err}"),
-                        )
-                    })
-                    .and_then(&mut *consume);
-                match step {
-                    Ok(frames) => {
-                        let _ = free_tx.send(frames);
+        if outcome.is_ok() {
+            'receive: for (e, result) in &done_rx {
+                pending.insert(e, result);
+                while let Some(result) = pending.remove(&want) {
+                    let step = result
+                        .map_err(|err| {
+                            DatasetError::new(
+                                path,
+                                format!("episode {want}: the simulator failed: {err}"),
+                            )
+                        })
+                        .and_then(&mut *consume);
+                    match step {
+                        Ok(frames) => {
+                            let _ = free_tx.send(frames);
+                        }
+                        Err(err) => {
+                            outcome = Err(err);
+                            break 'receive;
+                        }
                     }
-                    Err(err) => {
-                        outcome = Err(err);
-                        break 'receive;
-                    }
+                    want += 1;
+                    *consumed.lock().unwrap_or_else(PoisonError::into_inner) = want;
+                    room.notify_all();
                 }
-                want += 1;
-                *consumed.lock().unwrap_or_else(PoisonError::into_inner) = want;
-                room.notify_all();
             }
         }
-        stop.store(true, Ordering::Relaxed);
-        room.notify_all();
+        shut_down();
         drop(done_rx);
         outcome
     })
@@ -427,7 +466,7 @@ fn commit(
     manifest: &mut Manifest,
     builder: &mut ShardBuilder,
 ) -> Result<(), DatasetError> {
-    let entry = builder.write(dir)?;
+    let entry = builder.write(dir, None)?;
     manifest.shards.push(entry);
     manifest.recount();
     manifest.write(dir)
@@ -441,9 +480,9 @@ fn check_same_job(dir: &Path, existing: &Manifest, asked: &Manifest) -> Result<(
         differences.push(format!(
             "world `{}` (sha256 {}…) where this command has `{}` ({}…)",
             existing.world.name,
-            &existing.world.sha256[..12.min(existing.world.sha256.len())],
+            existing.world.short_hash(),
             asked.world.name,
-            &asked.world.sha256[..12]
+            asked.world.short_hash()
         ));
     }
     if existing.master_seed != asked.master_seed {
@@ -511,7 +550,8 @@ fn repair_shards(
     let mut regenerated = Vec::new();
     for entry in &manifest.shards {
         let path = plan.dir.join(&entry.file);
-        if read_shard(&path, Some(entry)).is_ok() {
+        // Twice: a network file system's hiccup is not a damaged shard.
+        if read_shard(&path, Some(entry)).is_ok() || read_shard(&path, Some(entry)).is_ok() {
             continue;
         }
         let mut builder = ShardBuilder::new(manifest.height, manifest.width, manifest.state_dim);
@@ -527,32 +567,78 @@ fn repair_shards(
                 Ok(episode.frames)
             },
         )?;
-        let rewritten = builder.write(&plan.dir)?;
-        if rewritten != *entry {
-            return Err(DatasetError::new(
-                &path,
-                format!(
-                    "regenerated it, but it hashes {} where the manifest says {}: this kennel records these episodes differently from the one that wrote the dataset; finish it with that build, or start again in a new folder",
-                    rewritten.sha256, entry.sha256
-                ),
-            ));
-        }
+        builder.write(&plan.dir, Some(entry))?;
         regenerated.push(entry.file.clone());
     }
     Ok(regenerated)
 }
 
-/// Shard files in `dir`, sorted.
-fn shard_files(dir: &Path) -> Result<Vec<String>, DatasetError> {
+/// The lock file that keeps a second writer out of a dataset folder.
+pub const LOCK_FILE: &str = ".kennel-rollout.lock";
+
+/// Takes the folder's writer lock (released when the returned file is dropped, or the
+/// process ends, however it ends).
+fn lock_folder(dir: &Path) -> Result<std::fs::File, DatasetError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| DatasetError::new(&path, format!("cannot create the lock file: {err}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DatasetError::new(
+            dir,
+            "another kennel rollout is writing this folder; wait for it to end (or stop it), then run this command again with --resume",
+        )),
+        Err(std::fs::TryLockError::Error(err)) => Err(DatasetError::new(
+            &path,
+            format!("cannot lock the folder: {err}"),
+        )),
+    }
+}
+
+/// Files in `dir` that a rollout did not leave there, sorted.
+fn foreign_files(dir: &Path) -> Result<Vec<String>, DatasetError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|err| DatasetError::new(dir, format!("cannot list the folder: {err}")))?;
+    let ours = [LOCK_FILE.to_owned(), format!("{MANIFEST_FILE}.tmp")];
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("shard-") && n.ends_with(".safetensors"))
+        .filter(|n| !ours.contains(n))
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// Records the dataset's first episode again and compares it with the one on disk: a job
+/// resumed by another build (a new binary, another container image) that records episodes
+/// differently would otherwise append them silently.
+fn check_same_build(
+    plan: &RolloutPlan,
+    source: &dyn EpisodeSource,
+    manifest: &Manifest,
+) -> Result<(), DatasetError> {
+    let Some(first) = manifest.shards.first() else {
+        return Ok(());
+    };
+    let path = plan.dir.join(&first.file);
+    let stored = read_shard(&path, Some(first))?;
+    let index = first.episodes.first;
+    let again = source
+        .record(plan.master_seed, index, Vec::new(), &mut None)
+        .map_err(|err| DatasetError::new(&path, format!("episode {index}: {err}")))?;
+    if stored.episodes.first() != Some(&again) {
+        return Err(DatasetError::new(
+            &path,
+            format!(
+                "episode {index}, recorded again by this kennel, differs from the one stored: this build records episodes differently from the one that started the dataset; finish it with that build, or start again in a new folder (nothing was changed)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Removes what a killed job leaves behind: temporary files, and shards written after the
