@@ -284,9 +284,9 @@ pub(super) fn write_atomically_if(
 ) -> Result<(), DatasetError> {
     let tmp = temporary_name(path);
     let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
+        let mut file = super::direct::ShardFile::create(&tmp)?;
         fill(&mut file)?;
-        file.sync_all()
+        file.finish()
     };
     write().map_err(|err| DatasetError::new(&tmp, format!("cannot write: {err}")))?;
     if let Err(err) = accept() {

@@ -20,6 +20,7 @@
 //! ([`episode_seed`]), so a dataset has the same bytes whatever the number of environments,
 //! threads or jobs, and any shard can be regenerated and checked against its hash.
 
+mod direct;
 mod manifest;
 mod record;
 mod shard;

@@ -18,12 +18,22 @@ pub fn shard_file_name(episodes: EpisodeRange) -> String {
     )
 }
 
+/// One column in one slice.
+fn one(column: &[u8]) -> Vec<&[u8]> {
+    vec![column]
+}
+
 /// Columns of the shard being filled.
 pub(super) struct ShardBuilder {
     height: u32,
     width: u32,
     state_dim: u32,
-    frames: Vec<u8>,
+    /// The episodes' frame buffers, in order: moved in, not copied (a gigabyte of copying per
+    /// gigabyte written otherwise).
+    frames: Vec<Vec<u8>>,
+    frame_bytes: usize,
+    /// Frame buffers of written shards, for the recording threads to reuse.
+    spare: Vec<Vec<u8>>,
     actions: Vec<u8>,
     proprio: Vec<u8>,
     state: Vec<u8>,
@@ -44,6 +54,8 @@ impl ShardBuilder {
             width,
             state_dim,
             frames: Vec::new(),
+            frame_bytes: 0,
+            spare: Vec::new(),
             actions: Vec::new(),
             proprio: Vec::new(),
             state: Vec::new(),
@@ -60,7 +72,7 @@ impl ShardBuilder {
 
     /// Bytes of tensor data so far.
     pub(super) fn bytes(&self) -> usize {
-        self.frames.len()
+        self.frame_bytes
             + self.actions.len()
             + self.proprio.len()
             + self.state.len()
@@ -80,9 +92,8 @@ impl ShardBuilder {
     }
 
     /// Appends the next episode (indices must follow one another).
-    pub(super) fn push(&mut self, episode: &RecordedEpisode) {
+    pub(super) fn push(&mut self, episode: RecordedEpisode) {
         let rows = episode.rows();
-        self.frames.extend_from_slice(&episode.frames);
         for t in 0..rows {
             let action = episode.actions.get(t).copied().unwrap_or([0.0; 2]);
             extend_f32(&mut self.actions, &action);
@@ -95,6 +106,8 @@ impl ShardBuilder {
             self.truncated.push(u8::from(last && episode.truncated));
         }
         extend_f32(&mut self.state, &episode.states);
+        self.frame_bytes += episode.frames.len();
+        self.frames.push(episode.frames);
         self.episodes = Some(match self.episodes {
             Some(range) => EpisodeRange {
                 first: range.first,
@@ -134,26 +147,38 @@ impl ShardBuilder {
             self.state_dim as usize,
         );
         // Widest element first, so every tensor starts aligned to its element size.
-        let columns: [(&str, Dtype, Vec<usize>, &[u8]); 8] = [
-            ("episode_index", Dtype::I64, vec![rows], &self.episode_index),
-            ("actions", Dtype::F32, vec![rows, 2], &self.actions),
-            ("proprio", Dtype::F32, vec![rows, 2], &self.proprio),
-            ("state", Dtype::F32, vec![rows, s], &self.state),
-            ("step_index", Dtype::I32, vec![rows], &self.step_index),
-            ("frames", Dtype::U8, vec![rows, h, w, 3], &self.frames),
-            ("terminated", Dtype::BOOL, vec![rows], &self.terminated),
-            ("truncated", Dtype::BOOL, vec![rows], &self.truncated),
+        // Each column is one or more slices (the frames: one per episode).
+        let columns: [(&str, Dtype, Vec<usize>, Vec<&[u8]>); 8] = [
+            (
+                "episode_index",
+                Dtype::I64,
+                vec![rows],
+                one(&self.episode_index),
+            ),
+            ("actions", Dtype::F32, vec![rows, 2], one(&self.actions)),
+            ("proprio", Dtype::F32, vec![rows, 2], one(&self.proprio)),
+            ("state", Dtype::F32, vec![rows, s], one(&self.state)),
+            ("step_index", Dtype::I32, vec![rows], one(&self.step_index)),
+            (
+                "frames",
+                Dtype::U8,
+                vec![rows, h, w, 3],
+                self.frames.iter().map(Vec::as_slice).collect(),
+            ),
+            ("terminated", Dtype::BOOL, vec![rows], one(&self.terminated)),
+            ("truncated", Dtype::BOOL, vec![rows], one(&self.truncated)),
         ];
         let mut offset = 0;
         let infos = columns
             .iter()
             .map(|(name, dtype, shape, data)| {
+                let len: usize = data.iter().map(|d| d.len()).sum();
                 let info = TensorInfo {
                     dtype: *dtype,
                     shape: shape.clone(),
-                    data_offsets: (offset, offset + data.len()),
+                    data_offsets: (offset, offset + len),
                 };
-                offset += data.len();
+                offset += len;
                 ((*name).to_owned(), info)
             })
             .collect();
@@ -174,7 +199,7 @@ impl ShardBuilder {
         let size = (header.len() as u64).to_le_bytes();
         let parts: Vec<&[u8]> = [&size[..], &header[..]]
             .into_iter()
-            .chain(columns.iter().map(|c| c.3))
+            .chain(columns.iter().flat_map(|c| c.3.iter().copied()))
             .collect();
         let bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let digest = std::cell::RefCell::new(String::new());
@@ -218,8 +243,9 @@ impl ShardBuilder {
     }
 
     fn clear(&mut self) {
+        self.spare.append(&mut self.frames);
+        self.frame_bytes = 0;
         for column in [
-            &mut self.frames,
             &mut self.actions,
             &mut self.proprio,
             &mut self.state,
@@ -236,9 +262,9 @@ impl ShardBuilder {
         self.timeouts = 0;
     }
 
-    /// Reserves room for `bytes` of frames, so that filling a shard does not reallocate.
-    pub(super) fn reserve_frames(&mut self, bytes: usize) {
-        self.frames.reserve(bytes);
+    /// A frame buffer of a written shard, for the next episode (empty once none is left).
+    pub(super) fn take_spare(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
     }
 }
 

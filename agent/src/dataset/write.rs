@@ -242,15 +242,8 @@ pub fn write_dataset(
         end: episodes.end,
     };
     // Two shard buffers: one filling while the other is written and synced (a sync of a
-    // 256 MB shard takes about as long as recording it), each with room for a shard's frames
-    // and one episode past the threshold, so that neither reallocates.
-    let frame_bytes = height as usize * width as usize * 3;
-    let episode_frames = (plan.spec.task.episode_steps as usize + 1) * frame_bytes;
-    let new_builder = || {
-        let mut builder = ShardBuilder::new(height, width, state_dim);
-        builder.reserve_frames((plan.shard_bytes as usize).min(1 << 32) + episode_frames);
-        builder
-    };
+    // 256 MB shard takes about as long as recording it).
+    let new_builder = || ShardBuilder::new(height, width, state_dim);
     let threads = worker_threads(plan.threads);
     let (mut frames, mut bytes, mut recorded) = (0u64, 0u64, 0u64);
     let manifest = std::thread::scope(|scope| -> Result<Manifest, DatasetError> {
@@ -276,10 +269,10 @@ pub fn write_dataset(
             plan.envs as u64,
             dir,
             &mut |episode| {
-                filling.push(&episode);
                 recorded += 1;
                 frames += episode.rows() as u64;
                 bytes += episode.shard_bytes() as u64;
+                filling.push(episode);
                 if filling.bytes() as u64 >= plan.shard_bytes {
                     // The writer stopped if either channel is closed: its error is the one
                     // reported, below.
@@ -302,7 +295,8 @@ pub fn write_dataset(
                     bytes,
                     elapsed: started.elapsed(),
                 });
-                Ok(episode.frames)
+                // A written shard's frame buffer for the next episode to fill.
+                Ok(filling.take_spare())
             },
         );
         if recording.is_ok() && !filling.is_empty() {
@@ -436,7 +430,9 @@ fn record_in_order(
                         .and_then(&mut *consume);
                     match step {
                         Ok(frames) => {
-                            let _ = free_tx.send(frames);
+                            if frames.capacity() > 0 {
+                                let _ = free_tx.send(frames);
+                            }
                         }
                         Err(err) => {
                             outcome = Err(err);
@@ -563,8 +559,8 @@ fn repair_shards(
             plan.envs as u64,
             &path,
             &mut |episode| {
-                builder.push(&episode);
-                Ok(episode.frames)
+                builder.push(episode);
+                Ok(Vec::new())
             },
         )?;
         builder.write(&plan.dir, Some(entry))?;
