@@ -18,6 +18,9 @@ pub fn shard_file_name(episodes: EpisodeRange) -> String {
     )
 }
 
+/// A tensor of a shard: its name, dtype, shape and bytes (in one or more slices).
+type Column<'a> = (&'static str, Dtype, Vec<usize>, Vec<&'a [u8]>);
+
 /// One column in one slice.
 fn one(column: &[u8]) -> Vec<&[u8]> {
     vec![column]
@@ -148,7 +151,7 @@ impl ShardBuilder {
         );
         // Widest element first, so every tensor starts aligned to its element size.
         // Each column is one or more slices (the frames: one per episode).
-        let columns: [(&str, Dtype, Vec<usize>, Vec<&[u8]>); 8] = [
+        let columns: [Column<'_>; 8] = [
             (
                 "episode_index",
                 Dtype::I64,
