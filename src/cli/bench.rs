@@ -73,6 +73,15 @@ pub struct SimArgs {
     json: bool,
 }
 
+/// `--threads`: 0 is one per core.
+fn threads_or_all(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        threads
+    }
+}
+
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Rollout(args) => bench_rollout(&args),
@@ -168,11 +177,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sim(args) => {
             anyhow::ensure!(args.envs > 0, "--envs must be at least 1");
             anyhow::ensure!(args.repeats > 0, "--repeats must be at least 1");
-            let threads = if args.threads == 0 {
-                std::thread::available_parallelism().map_or(1, usize::from)
-            } else {
-                args.threads
-            };
+            let threads = threads_or_all(args.threads);
             let spec = load_world(&args.world)?;
             if !args.json {
                 eprintln!(
@@ -253,11 +258,7 @@ fn bench_rollout(args: &RolloutBenchArgs) -> anyhow::Result<()> {
         args.gb
     );
     let spec = load_world(&args.world)?;
-    let threads = if args.threads == 0 {
-        std::thread::available_parallelism().map_or(1, usize::from)
-    } else {
-        args.threads
-    };
+    let threads = threads_or_all(args.threads);
     // Episodes for the size, from the mean size of a few.
     let sample: Vec<_> = (0..8)
         .map(|e| {

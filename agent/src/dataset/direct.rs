@@ -30,9 +30,10 @@ struct Staging {
 }
 
 impl ShardFile {
-    /// Creates (or truncates) `path`.
-    pub(super) fn create(path: &Path) -> std::io::Result<Self> {
-        if let Some(file) = open_direct(path) {
+    /// Creates (or truncates) `path`, for direct writes if `direct` and the file system
+    /// takes them.
+    pub(super) fn create(path: &Path, direct: bool) -> std::io::Result<Self> {
+        if let Some(file) = direct.then(|| open_direct(path)).flatten() {
             let memory = vec![0u8; CHUNK + BLOCK];
             // The first address in the buffer that is a multiple of BLOCK.
             let offset = (BLOCK - memory.as_ptr() as usize % BLOCK) % BLOCK;
@@ -133,7 +134,7 @@ mod tests {
         ] {
             let data: Vec<u8> = (0..total).map(|i| (i * 7 % 251) as u8).collect();
             let path = dir.path().join(format!("f{total}"));
-            let mut file = ShardFile::create(&path).expect("create");
+            let mut file = ShardFile::create(&path, true).expect("create");
             for piece in data.chunks(1000 + total / 3) {
                 file.write_all(piece).expect("write");
             }

@@ -272,19 +272,22 @@ pub(super) fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), DatasetError> {
-    write_atomically_if(path, fill, || Ok(()))
+    write_atomically_if(path, false, fill, || Ok(()))
 }
 
 /// [`write_atomically`], but `accept` decides, after the new content is written and synced,
 /// whether it replaces `path`; if not, the temporary file is removed and `path` is untouched.
+/// `direct`: write around the page cache where the file system allows (large files only: it
+/// stages through a 4 MiB buffer).
 pub(super) fn write_atomically_if(
     path: &Path,
+    direct: bool,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     accept: impl FnOnce() -> Result<(), DatasetError>,
 ) -> Result<(), DatasetError> {
     let tmp = temporary_name(path);
     let write = || -> std::io::Result<()> {
-        let mut file = super::direct::ShardFile::create(&tmp)?;
+        let mut file = super::direct::ShardFile::create(&tmp, direct)?;
         fill(&mut file)?;
         file.finish()
     };

@@ -217,6 +217,7 @@ impl ShardBuilder {
         };
         write_atomically_if(
             &path,
+            true,
             |out| {
                 let mut hasher = Sha256::new();
                 for part in &parts {
