@@ -5,7 +5,7 @@ use std::f32::consts::FRAC_PI_2;
 use rapier3d::glamx::{EulerRot, Mat4, Quat, Vec3};
 use rapier3d::prelude::*;
 
-use crate::episode::{BodyVariation, EpisodeParams};
+use crate::episode::{BodyVariation, EpisodeParams, shifted_colour};
 use crate::visual::{Layer, MeshKind, Visual};
 use crate::{
     ActuatorSpec, BodyKind, GoalSpec, MaterialSpec, PlacedShapeSpec, ShapeSpec, WallSpec, WorldSpec,
@@ -35,14 +35,6 @@ pub(crate) fn rotation_from_deg(rpy: [f32; 3]) -> Quat {
         rpy[1].to_radians(),
         rpy[0].to_radians(),
     )
-}
-
-fn shifted_colour(colour: [f32; 3], shift: [f32; 3]) -> [f32; 3] {
-    [
-        (colour[0] + shift[0]).clamp(0.0, 1.0),
-        (colour[1] + shift[1]).clamp(0.0, 1.0),
-        (colour[2] + shift[2]).clamp(0.0, 1.0),
-    ]
 }
 
 /// What a shape is made of: Rapier's shape, the rotation from the shape's frame to Rapier's
@@ -177,7 +169,8 @@ impl Builder<'_> {
         handle
     }
 
-    fn wall(&mut self, wall: &WallSpec, door_centre: Option<f32>) {
+    /// A wall, split around its door at `(centre, width)` when it has one.
+    fn wall(&mut self, wall: &WallSpec, door: Option<(f32, f32)>) {
         let from = Vec3::new(wall.from[0], wall.from[1], 0.0);
         let to = Vec3::new(wall.to[0], wall.to[1], 0.0);
         let length = (to - from).length();
@@ -187,9 +180,9 @@ impl Builder<'_> {
         // ends so that walls meeting at a corner close it.
         let half_t = 0.5 * wall.thickness;
         let mut segments = Vec::with_capacity(2);
-        match (&wall.door, door_centre) {
-            (Some(door), Some(centre)) => {
-                let half_door = 0.5 * door.width;
+        match door {
+            Some((centre, width)) => {
+                let half_door = 0.5 * width;
                 let c = (centre * length).clamp(half_door, length - half_door);
                 segments.push([-half_t, c - half_door]);
                 segments.push([c + half_door, length + half_t]);
@@ -289,10 +282,15 @@ pub(crate) fn build_world(spec: &WorldSpec, params: &EpisodeParams) -> BuiltWorl
             object = Some(handle);
         }
     }
-    for (wall, door_centre) in spec.walls.iter().zip(&params.door_centres) {
-        builder.wall(wall, *door_centre);
+    for ((wall, door_centre), door_width) in spec
+        .walls
+        .iter()
+        .zip(&params.door_centres)
+        .zip(&params.door_widths)
+    {
+        builder.wall(wall, door_centre.zip(*door_width));
     }
-    for hazard in &spec.hazards {
+    for hazard in &params.hazards {
         let r = hazard.region;
         builder.decal(
             MeshKind::Quad,

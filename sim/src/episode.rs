@@ -53,6 +53,15 @@ impl Default for BodyVariation {
     }
 }
 
+/// A hazard as it lies in one episode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpisodeHazard {
+    /// The rectangle on the ground.
+    pub region: RegionSpec,
+    /// Its colour.
+    pub colour: [f32; 3],
+}
+
 /// Everything random about one episode, drawn from its seed by [`EpisodeParams::sample`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpisodeParams {
@@ -61,8 +70,16 @@ pub struct EpisodeParams {
     /// For each wall, in file order: its door's centre as a fraction of its length (`None`
     /// for walls without a door).
     pub door_centres: Vec<Option<f32>>,
+    /// For each wall, in file order: its door's width in metres (`None` for walls without a
+    /// door).
+    pub door_widths: Vec<Option<f32>>,
     /// Variations by body name (bodies not listed are unchanged).
     pub variations: BTreeMap<String, BodyVariation>,
+    /// The hazards of this episode, in file order: the file's regions moved and scaled by
+    /// their variations.
+    pub hazards: Vec<EpisodeHazard>,
+    /// The light's ambient and diffuse intensities this episode.
+    pub light: [f32; 2],
     /// Where the agent starts, `[x, y]`.
     pub agent_start: [f32; 2],
     /// Where the pushed object starts (push tasks only).
@@ -115,9 +132,17 @@ impl EpisodeParams {
             })
             .collect();
 
+        let mut door_widths: Vec<Option<f32>> = spec
+            .walls
+            .iter()
+            .map(|wall| wall.door.as_ref().map(|door| door.width))
+            .collect();
+        let mut light = [spec.light.ambient, spec.light.diffuse];
         let mut variations: BTreeMap<String, BodyVariation> = BTreeMap::new();
         for entry in &spec.randomisation {
-            let variation = variations.entry(entry.body().to_owned()).or_default();
+            let variation = variations
+                .entry(entry.target().unwrap_or_default().to_owned())
+                .or_default();
             match entry {
                 RandomisationSpec::Position { x, y, .. } => {
                     variation.offset = [uniform(&mut rng, *x), uniform(&mut rng, *y)];
@@ -136,10 +161,46 @@ impl EpisodeParams {
                         uniform(&mut rng, [-j, j]),
                     ];
                 }
+                RandomisationSpec::DoorWidth { wall, range } => {
+                    let width = uniform(&mut rng, *range);
+                    if let Some(i) = spec.walls.iter().position(|w| &w.name == wall) {
+                        door_widths[i] = Some(width);
+                    }
+                }
+                RandomisationSpec::Light { ambient, diffuse } => {
+                    light = [uniform(&mut rng, *ambient), uniform(&mut rng, *diffuse)];
+                }
             }
         }
+        variations.remove("");
+        let hazards: Vec<EpisodeHazard> = spec
+            .hazards
+            .iter()
+            .map(|hazard| {
+                let v = variations.get(&hazard.name).copied().unwrap_or_default();
+                let r = hazard.region;
+                let centre = [
+                    0.5 * (r.min[0] + r.max[0]) + v.offset[0],
+                    0.5 * (r.min[1] + r.max[1]) + v.offset[1],
+                ];
+                let half = [
+                    0.5 * (r.max[0] - r.min[0]) * v.scale,
+                    0.5 * (r.max[1] - r.min[1]) * v.scale,
+                ];
+                EpisodeHazard {
+                    region: RegionSpec {
+                        min: [centre[0] - half[0], centre[1] - half[1]],
+                        max: [centre[0] + half[0], centre[1] + half[1]],
+                    },
+                    colour: shifted_colour(hazard.colour, v.colour_shift),
+                }
+            })
+            .collect();
 
-        let sampler = Sampler { spec };
+        let sampler = Sampler {
+            world: &spec.name,
+            hazards: &hazards,
+        };
         let agent_radius = spec.agent.shape.footprint_radius();
         let task = &spec.task;
         let (agent_start, object_start, goal) = match &task.goal {
@@ -231,7 +292,10 @@ impl EpisodeParams {
         Ok(Self {
             seed,
             door_centres,
+            door_widths,
             variations,
+            hazards,
+            light,
             agent_start,
             object_start,
             goal,
@@ -259,9 +323,19 @@ pub(crate) fn object_footprint_radius(spec: &WorldSpec, object: &str, scale: f32
         })
 }
 
-/// Rejection sampling of points in regions, away from hazards.
+/// A colour with a shift added to each channel, clamped to `[0, 1]`.
+pub(crate) fn shifted_colour(colour: [f32; 3], shift: [f32; 3]) -> [f32; 3] {
+    [
+        (colour[0] + shift[0]).clamp(0.0, 1.0),
+        (colour[1] + shift[1]).clamp(0.0, 1.0),
+        (colour[2] + shift[2]).clamp(0.0, 1.0),
+    ]
+}
+
+/// Rejection sampling of points in regions, away from this episode's hazards.
 struct Sampler<'a> {
-    spec: &'a WorldSpec,
+    world: &'a str,
+    hazards: &'a [EpisodeHazard],
 }
 
 impl Sampler<'_> {
@@ -277,7 +351,6 @@ impl Sampler<'_> {
             let index = rng.random_range(0..regions.len());
             let p = point_in(rng, &regions[index], radius);
             let in_hazard = self
-                .spec
                 .hazards
                 .iter()
                 .any(|h| h.region.overlaps_disc(p, radius));
@@ -286,7 +359,7 @@ impl Sampler<'_> {
             }
         }
         Err(SimError::Sampling {
-            world: self.spec.name.clone(),
+            world: self.world.to_owned(),
             what,
             tries: MAX_TRIES,
         })

@@ -21,7 +21,7 @@ mod visual;
 mod world;
 
 pub use env::{ACTION_DIM, Action, Env, Info, Observation, Step};
-pub use episode::{BodyVariation, EpisodeParams, Goal, PlanarPose, wrap_angle};
+pub use episode::{BodyVariation, EpisodeHazard, EpisodeParams, Goal, PlanarPose, wrap_angle};
 pub use error::SimError;
 pub use navigation::{DistanceField, object_pose_error, push_cost_to_go};
 pub use policy::{ObjectSeeking, Policy, SmoothRandomPolicy};

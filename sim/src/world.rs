@@ -194,7 +194,7 @@ impl World {
     pub fn in_hazard(&self) -> bool {
         let p = self.agent_position();
         let radius = self.spec.agent.shape.footprint_radius();
-        self.spec
+        self.params
             .hazards
             .iter()
             .any(|h| h.region.overlaps_disc([p[0], p[1]], radius))

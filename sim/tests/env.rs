@@ -133,7 +133,9 @@ fn starts_and_goals_avoid_hazards_and_two_rooms_goals_are_in_the_other_room() {
     for seed in 0..200 {
         let params = sim::EpisodeParams::sample(&spec, seed).expect("sample");
         let radius = spec.agent.shape.footprint_radius();
-        for hazard in &spec.hazards {
+        // The episode's hazards: two_rooms moves and resizes them every episode.
+        assert_eq!(params.hazards.len(), spec.hazards.len());
+        for hazard in &params.hazards {
             assert!(
                 !hazard.region.overlaps_disc(params.agent_start, radius),
                 "seed {seed}"
@@ -163,7 +165,7 @@ fn straight_paths_cross_the_hazards_in_some_episodes() {
                 (0..=100).any(|i| {
                     let t = i as f32 / 100.0;
                     let q = [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
-                    spec.hazards.iter().any(|h| h.region.contains(q))
+                    p.hazards.iter().any(|h| h.region.contains(q))
                 })
             })
             .count();

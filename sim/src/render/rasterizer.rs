@@ -128,6 +128,8 @@ impl Renderer {
         let (width, height) = (self.camera.width * s, self.camera.height * s);
         self.colour.copy_from_slice(&self.cleared);
         self.depth.fill(1.0 / FAR);
+        // The episode's light (the file's, unless a `light` randomisation entry drew another).
+        [self.ambient, self.diffuse] = world.episode().light;
         for (kind, world_from_mesh, colour, layer) in world.drawables(overrides) {
             let decal = layer == Layer::Decal;
             self.draw_mesh(kind, &world_from_mesh, colour, decal, width, height);

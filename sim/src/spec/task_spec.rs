@@ -123,21 +123,41 @@ pub enum RandomisationSpec {
     },
     /// Shift each colour channel of a body by a uniform amount in `[-jitter, jitter]`.
     Colour {
-        /// Body name (a body, a wall or the agent).
+        /// Body name (a body, a wall, the agent or a hazard).
         body: String,
         /// Largest shift per channel, in `[0, 1]`.
         jitter: f32,
     },
+    /// Draw a door's width uniformly in a range (the door's own `width` otherwise).
+    DoorWidth {
+        /// Name of a wall with a door.
+        wall: String,
+        /// Range of the width in metres, each > 0 and smaller than the wall.
+        range: [f32; 2],
+    },
+    /// Draw the light's ambient and diffuse intensities uniformly in ranges (`light`'s own
+    /// values otherwise).
+    Light {
+        /// Range of the ambient intensity, within `[0, 1]`.
+        ambient: [f32; 2],
+        /// Range of the diffuse intensity, within `[0, 1]`.
+        diffuse: [f32; 2],
+    },
 }
 
 impl RandomisationSpec {
-    /// The body the entry acts on.
-    pub fn body(&self) -> &str {
+    /// The body, wall, agent or hazard the entry acts on (`None` for the light).
+    ///
+    /// `position`, `scale` and `colour` also apply to hazards: they move the patch's centre,
+    /// scale its half extents about the centre and shift its colour.
+    pub fn target(&self) -> Option<&str> {
         match self {
             RandomisationSpec::Position { body, .. }
             | RandomisationSpec::Yaw { body, .. }
             | RandomisationSpec::Scale { body, .. }
-            | RandomisationSpec::Colour { body, .. } => body,
+            | RandomisationSpec::Colour { body, .. } => Some(body),
+            RandomisationSpec::DoorWidth { wall, .. } => Some(wall),
+            RandomisationSpec::Light { .. } => None,
         }
     }
 }

@@ -256,14 +256,22 @@ impl WorldSpec {
 
         for (i, entry) in self.randomisation.iter().enumerate() {
             let at = format!("$.randomisation[{i}]");
-            let body = entry.body();
-            if !names.contains(body) {
+            if let Some(target) = entry.target()
+                && !names.contains(target)
+            {
+                let field = match entry {
+                    RandomisationSpec::DoorWidth { .. } => "wall",
+                    _ => "body",
+                };
                 return Err(SpecError::new(
                     SpecErrorKind::BadReference,
-                    format!("{at}.body"),
-                    format!("no body, wall or agent is named `{body}`"),
+                    format!("{at}.{field}"),
+                    format!("no body, wall, agent or hazard is named `{target}`"),
                 ));
             }
+            let hazard = entry
+                .target()
+                .is_some_and(|t| self.hazards.iter().any(|h| h.name == t));
             match entry {
                 RandomisationSpec::Position { x, y, .. } => {
                     ordered_range(&format!("{at}.x"), *x, "the x range")?;
@@ -271,7 +279,15 @@ impl WorldSpec {
                     coordinates(&format!("{at}.x"), x)?;
                     coordinates(&format!("{at}.y"), y)?;
                 }
-                RandomisationSpec::Yaw { range_deg, .. } => {
+                RandomisationSpec::Yaw { range_deg, body } => {
+                    if hazard {
+                        return Err(out_of_range(
+                            format!("{at}.body"),
+                            format!(
+                                "`{body}` is a hazard, an axis-aligned rectangle: it can be moved (position), resized (scale) and recoloured (colour), not turned"
+                            ),
+                        ));
+                    }
                     ordered_range(&format!("{at}.range_deg"), *range_deg, "the yaw range")?;
                 }
                 RandomisationSpec::Scale { range, .. } => {
@@ -290,6 +306,92 @@ impl WorldSpec {
                 RandomisationSpec::Colour { jitter, .. } => {
                     in_unit_interval(&format!("{at}.jitter"), &[*jitter], "the colour jitter")?;
                 }
+                RandomisationSpec::DoorWidth { wall, range } => {
+                    let Some(spec) = self.walls.iter().find(|w| &w.name == wall) else {
+                        return Err(SpecError::new(
+                            SpecErrorKind::BadReference,
+                            format!("{at}.wall"),
+                            format!("`{wall}` is not a wall"),
+                        ));
+                    };
+                    if spec.door.is_none() {
+                        return Err(SpecError::new(
+                            SpecErrorKind::BadReference,
+                            format!("{at}.wall"),
+                            format!("the wall `{wall}` has no door to resize; give it a `door`"),
+                        ));
+                    }
+                    ordered_range(&format!("{at}.range"), *range, "the width range")?;
+                    metres(&format!("{at}.range[0]"), range[0], "the narrowest door")?;
+                    let length = (spec.to[0] - spec.from[0]).hypot(spec.to[1] - spec.from[1]);
+                    if range[1] >= length {
+                        return Err(out_of_range(
+                            format!("{at}.range[1]"),
+                            format!(
+                                "the widest door must be narrower than its wall ({length} m), got {}",
+                                range[1]
+                            ),
+                        ));
+                    }
+                }
+                RandomisationSpec::Light { ambient, diffuse } => {
+                    ordered_range(&format!("{at}.ambient"), *ambient, "the ambient range")?;
+                    ordered_range(&format!("{at}.diffuse"), *diffuse, "the diffuse range")?;
+                    in_unit_interval(&format!("{at}.ambient"), ambient, "ambient")?;
+                    in_unit_interval(&format!("{at}.diffuse"), diffuse, "diffuse")?;
+                }
+            }
+        }
+        self.validate_hazard_ranges()
+    }
+
+    /// Every hazard stays inside the arena however its `position` and `scale` entries draw.
+    fn validate_hazard_ranges(&self) -> Result<(), SpecError> {
+        for hazard in &self.hazards {
+            let (mut offset, mut scale, mut at) = ([[0.0f32; 2]; 2], 1.0f32, None);
+            for (i, entry) in self.randomisation.iter().enumerate() {
+                match entry {
+                    RandomisationSpec::Position { body, x, y } if *body == hazard.name => {
+                        offset = [*x, *y];
+                        at = Some(i);
+                    }
+                    RandomisationSpec::Scale { body, range } if *body == hazard.name => {
+                        scale = range[1];
+                        at = Some(i);
+                    }
+                    _ => {}
+                }
+            }
+            let Some(i) = at else { continue };
+            let r = hazard.region;
+            let centre = [0.5 * (r.min[0] + r.max[0]), 0.5 * (r.min[1] + r.max[1])];
+            let half = [
+                0.5 * (r.max[0] - r.min[0]) * scale,
+                0.5 * (r.max[1] - r.min[1]) * scale,
+            ];
+            let widest = RegionSpec {
+                min: [
+                    centre[0] + offset[0][0] - half[0],
+                    centre[1] + offset[1][0] - half[1],
+                ],
+                max: [
+                    centre[0] + offset[0][1] + half[0],
+                    centre[1] + offset[1][1] + half[1],
+                ],
+            };
+            let [min_x, min_y, max_x, max_y] = self.arena_bounds();
+            if widest.min[0] < min_x
+                || widest.min[1] < min_y
+                || widest.max[0] > max_x
+                || widest.max[1] > max_y
+            {
+                return Err(out_of_range(
+                    format!("$.randomisation[{i}]"),
+                    format!(
+                        "the hazard `{}` can reach {:?}..{:?} when moved and scaled, which leaves the arena [{min_x}, {max_x}] × [{min_y}, {max_y}]; narrow its position or scale ranges",
+                        hazard.name, widest.min, widest.max
+                    ),
+                ));
             }
         }
         Ok(())
