@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use sim::WorldSpec;
+use sim::{VariantSetSpec, VariantSpec, WorldSpec};
 
 /// `(name, JSON text)` of every world in `worlds/`.
 pub const BUILTIN_WORLDS: &[(&str, &str)] = &[
@@ -37,4 +37,70 @@ pub fn load_world(arg: &str) -> anyhow::Result<Arc<WorldSpec>> {
 /// Names of the shipped worlds.
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN_WORLDS.iter().map(|(name, _)| *name).collect()
+}
+
+/// `(world name, JSON text)` of every variant file in `worlds/variants/`.
+pub const BUILTIN_VARIANTS: &[(&str, &str)] = &[
+    ("reach", include_str!("../worlds/variants/reach.json")),
+    (
+        "two_rooms",
+        include_str!("../worlds/variants/two_rooms.json"),
+    ),
+    ("push", include_str!("../worlds/variants/push.json")),
+];
+
+/// The variants of `world` named by `--variants`: `shipped` (the file in `worlds/variants/`
+/// for this world) or a path to a variant file; with `only`, just those, in that order. Each
+/// comes patched and validated.
+pub fn load_variants(
+    world: &WorldSpec,
+    arg: &str,
+    only: &[String],
+) -> anyhow::Result<Vec<(VariantSpec, Arc<WorldSpec>)>> {
+    let (set, origin) = if arg == "shipped" {
+        let Some((name, text)) = BUILTIN_VARIANTS
+            .iter()
+            .find(|(name, _)| *name == world.name)
+        else {
+            bail!(
+                "no shipped variants for the world `{}` (shipped for: {}); pass --variants FILE",
+                world.name,
+                BUILTIN_VARIANTS
+                    .iter()
+                    .map(|(name, _)| *name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        };
+        let origin = format!("worlds/variants/{name}.json");
+        (VariantSetSpec::from_json_str(text, &origin)?, origin)
+    } else {
+        (
+            VariantSetSpec::from_json_file(arg)?,
+            Path::new(arg).display().to_string(),
+        )
+    };
+    let worlds = set.worlds(world, &origin)?;
+    let mut picked = Vec::new();
+    if only.is_empty() {
+        picked = worlds;
+    } else {
+        for name in only {
+            match worlds.iter().find(|(v, _)| &v.name == name) {
+                Some(found) => picked.push(found.clone()),
+                None => bail!(
+                    "{origin} has no variant `{name}`; its variants: {}",
+                    worlds
+                        .iter()
+                        .map(|(v, _)| v.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+    }
+    Ok(picked
+        .into_iter()
+        .map(|(variant, spec)| (variant, Arc::new(spec)))
+        .collect())
 }

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use agent::eval::{PlanDiagnostic, episode_seeds, plan_diagnostic};
 use agent::pipeline::{
     CriticKind, EvalProgress, EvalSettings, FitProgress, GraphSearch, PlannerGraph, PlanningConfig,
-    SearchMethod, learned_policy, load_or_fit_cost_models, run_eval_table,
+    SearchMethod, VariantWorld, learned_policy, load_or_fit_cost_models, run_eval_table,
+    run_variant_table,
 };
 use agent::plan::{
     CostModels, POSE_DYNAMICS_ROLLOUT, PlanMethod, PlannerConfig, PoseDynamicsReport,
@@ -19,7 +20,7 @@ use burn::prelude::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::world_files::load_world;
+use crate::world_files::{load_variants, load_world};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -48,6 +49,14 @@ pub struct EvalArgs {
     /// over its first N episodes; about 1 s per decision examined. 0: off.
     #[arg(long, default_value_t = 0)]
     plan_diagnostic: usize,
+    /// Evaluate on the world and on variants of it instead (the variant table): `shipped`
+    /// (the default when the flag has no value: worlds/variants/<world>.json) or a variant
+    /// file. The cost models stay those fitted on the world itself.
+    #[arg(long, num_args = 0..=1, default_missing_value = "shipped", conflicts_with_all = ["filmstrips", "plan_diagnostic"])]
+    variants: Option<String>,
+    /// With --variants: only these variants, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "variants")]
+    only: Vec<String>,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -346,6 +355,19 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         train_config.model.context_dims(),
         &device,
     );
+    if let Some(variants) = &args.variants {
+        return run_variants(
+            args,
+            &spec,
+            variants,
+            &model,
+            &cost_models,
+            &graphs,
+            &settings,
+            &dir,
+            &device,
+        );
+    }
     let bar = ProgressBar::new(1).with_style(bar_style());
     bar.set_prefix("eval");
     bar.set_message(format!(
@@ -423,6 +445,77 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         if let Some(blame) = &blame {
             println!("{}", plan_diagnostic_line(blame));
         }
+    }
+    Ok(())
+}
+
+/// `kennel eval --variants`: the learned planner (and unless --no-baselines the oracle) on
+/// the world and each variant, one table.
+#[allow(clippy::too_many_arguments)]
+fn run_variants(
+    args: &EvalArgs,
+    spec: &std::sync::Arc<sim::WorldSpec>,
+    variants: &str,
+    model: &agent::model::JepaModel,
+    cost_models: &CostModels,
+    graphs: &PlannerGraph,
+    settings: &EvalSettings,
+    dir: &std::path::Path,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let mut worlds = vec![VariantWorld {
+        name: "in-distribution".to_owned(),
+        reach: "in-distribution".to_owned(),
+        held_out: false,
+        spec: std::sync::Arc::clone(spec),
+    }];
+    for (variant, world) in load_variants(spec, variants, &args.only)? {
+        worlds.push(VariantWorld {
+            name: variant.name,
+            reach: variant.reach.as_str().to_owned(),
+            held_out: variant.held_out,
+            spec: world,
+        });
+    }
+    let bar = ProgressBar::new(1).with_style(bar_style());
+    bar.set_prefix("variants");
+    bar.set_message(format!(
+        "{} episodes on each of {} worlds",
+        args.episodes,
+        worlds.len()
+    ));
+    let table = run_variant_table(
+        &worlds,
+        model,
+        cost_models,
+        graphs,
+        settings,
+        !args.no_baselines,
+        device,
+        &|p| show_eval(&bar, p),
+    )?;
+    bar.finish_and_clear();
+    if args.json {
+        let value = serde_json::json!({
+            "world": spec.name,
+            "checkpoint": dir.display().to_string(),
+            "seeds": args.seeds,
+            "episodes": args.episodes,
+            "planner": settings.planner,
+            "variants": table.rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "world {} and {} variants · checkpoint {} · {} episodes each · seeds {:?}",
+            spec.name,
+            worlds.len() - 1,
+            dir.display(),
+            args.episodes,
+            args.seeds
+        );
+        print!("{}", table.render());
+        println!("{}", budget_line(&settings.planner));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use sim::{Env, Renderer, SmoothRandomPolicy};
 
-use crate::world_files::load_world;
+use crate::world_files::{load_variants, load_world};
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -31,10 +31,23 @@ pub struct RenderArgs {
     /// Take this many env steps of smooth random actions first.
     #[arg(long, default_value_t = 0)]
     steps: u32,
+    /// Render a variant of the world instead (a name from `worlds/variants/<world>.json`, or
+    /// from the file given with --variants).
+    #[arg(long)]
+    variant: Option<String>,
+    /// The variant file --variant names a variant of: `shipped` or a path.
+    #[arg(long, default_value = "shipped", requires = "variant")]
+    variants: String,
 }
 
 pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
-    let spec = load_world(&args.world)?;
+    let mut spec = load_world(&args.world)?;
+    if let Some(name) = &args.variant {
+        let picked = load_variants(&spec, &args.variants, std::slice::from_ref(name))?;
+        if let Some((_, variant)) = picked.into_iter().next() {
+            spec = variant;
+        }
+    }
     let cameras = spec.effective_cameras();
     let camera = match &args.camera {
         None => spec.learner_camera(),
@@ -74,11 +87,14 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         .save_png(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
-        "wrote {} ({}×{}, world {}, seed {}, camera {})",
+        "wrote {} ({}×{}, world {}{}, seed {}, camera {})",
         args.out.display(),
         width,
         height,
         spec.name,
+        args.variant
+            .as_ref()
+            .map_or(String::new(), |v| format!(", variant {v}")),
         args.seed,
         camera.name
     );

@@ -170,38 +170,11 @@ pub fn run_eval_table(
         jobs.push(("random", EvalPolicy::Random));
         jobs.push(("oracle", EvalPolicy::Oracle(oracle_planner(spec))));
     }
-    let total = jobs.len() * seeds.len();
-    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
-    let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| -> Result<(), PipelineError> {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| -> Result<(), PipelineError> {
-                    let pool = one_thread_pool()?;
-                    loop {
-                        let job = queue.lock().ok().and_then(|mut q| q.pop());
-                        let Some((index, (name, policy))) = job else {
-                            return Ok(());
-                        };
-                        let report = pool.install(|| {
-                            evaluate(spec, &policy, &seeds, device, &mut |_, _| {
-                                progress(EvalProgress::Episode { total });
-                            })
-                        })?;
-                        if let Ok(mut r) = results.lock() {
-                            r.push((index, name.to_owned(), report));
-                        }
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker
-                .join()
-                .map_err(|_| PipelineError::Config("an evaluation thread panicked".to_owned()))??;
-        }
-        Ok(())
-    })?;
+    let jobs = jobs
+        .into_iter()
+        .map(|(name, policy)| (name.to_owned(), spec, policy))
+        .collect();
+    let results = run_rows(jobs, &seeds, device, progress)?;
     progress(EvalProgress::CostDiagnostic);
     let master_seed = settings.seeds.first().copied().unwrap_or(0);
     let with_critic = cost_diagnostic(
@@ -228,11 +201,9 @@ pub fn run_eval_table(
     } else {
         None
     };
-    let mut rows = results.into_inner().unwrap_or_default();
-    rows.sort_by_key(|(index, _, _)| *index);
-    let rows = rows
+    let rows = results
         .into_iter()
-        .map(|(_, name, mut report)| {
+        .map(|(name, mut report)| {
             match name.as_str() {
                 "learned" | "no_guardrail" => report.cost_spearman = Some(with_critic),
                 "no_critic" => report.cost_spearman = without,
@@ -242,6 +213,57 @@ pub fn run_eval_table(
         })
         .collect();
     Ok(EvalTable { rows })
+}
+
+/// One row to run: its name, its world and its policy.
+pub(crate) type RowJob<'a> = (String, &'a Arc<WorldSpec>, EvalPolicy<'a>);
+
+/// Runs rows on two worker threads, each planning on one core (a one-thread pool), and
+/// returns `(name, report)` in the order given.
+pub(crate) fn run_rows(
+    jobs: Vec<RowJob<'_>>,
+    seeds: &[u64],
+    device: &Device,
+    progress: &(dyn Fn(EvalProgress) + Sync),
+) -> Result<Vec<(String, EvalReport)>, PipelineError> {
+    let total = jobs.len() * seeds.len();
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| -> Result<(), PipelineError> {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), PipelineError> {
+                    let pool = one_thread_pool()?;
+                    loop {
+                        let job = queue.lock().ok().and_then(|mut q| q.pop());
+                        let Some((index, (name, spec, policy))) = job else {
+                            return Ok(());
+                        };
+                        let report = pool.install(|| {
+                            evaluate(spec, &policy, seeds, device, &mut |_, _| {
+                                progress(EvalProgress::Episode { total });
+                            })
+                        })?;
+                        if let Ok(mut r) = results.lock() {
+                            r.push((index, name, report));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| PipelineError::Config("an evaluation thread panicked".to_owned()))??;
+        }
+        Ok(())
+    })?;
+    let mut rows = results.into_inner().unwrap_or_default();
+    rows.sort_by_key(|(index, _, _)| *index);
+    Ok(rows
+        .into_iter()
+        .map(|(_, name, report)| (name, report))
+        .collect())
 }
 
 /// A rayon pool of one thread: planning latencies are one core's.

@@ -7,6 +7,7 @@ mod config;
 mod evaluation;
 mod fit;
 mod graphs;
+mod variants;
 
 pub use self::config::{CriticKind, GraphSearch, PlanningConfig, SearchMethod, oracle_planner};
 pub use self::evaluation::{
@@ -17,6 +18,7 @@ pub use self::fit::{
     load_or_fit_cost_models,
 };
 pub use self::graphs::PlannerGraph;
+pub use self::variants::{VariantRow, VariantTable, VariantWorld, run_variant_table};
 
 /// What went wrong in a pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -53,7 +53,7 @@ impl SpecError {
         }
     }
 
-    fn with_origin(mut self, origin: &str) -> Self {
+    pub(crate) fn with_origin(mut self, origin: &str) -> Self {
         origin.clone_into(&mut self.origin);
         self
     }
@@ -93,7 +93,10 @@ impl WorldSpec {
 
 /// One error of `serde_json` (through `serde_path_to_error`) as a [`SpecError`]; `text` is the
 /// whole file, read again only to tell bad JSON from good JSON of the wrong shape.
-fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>, text: &str) -> SpecError {
+pub(super) fn parse_error(
+    err: &serde_path_to_error::Error<serde_json::Error>,
+    text: &str,
+) -> SpecError {
     use serde_json::error::Category;
     let inner = err.inner();
     // serde_json appends " at line L column C"; the location says it.

@@ -9,6 +9,7 @@ mod body_spec;
 mod load;
 mod task_spec;
 mod validate;
+mod variants;
 mod world_spec;
 
 pub use self::body_spec::{
@@ -19,6 +20,7 @@ pub use self::load::{SpecError, SpecErrorKind, world_schema};
 pub use self::task_spec::{
     GoalMarkerSpec, GoalSpec, HazardSpec, RandomisationSpec, RegionSpec, TaskSpec,
 };
+pub use self::variants::{VariantReach, VariantSetSpec, VariantSpec};
 pub use self::world_spec::{
     ArenaSpec, CameraSpec, LightSpec, PhysicsSpec, SCHEMA_VERSION, WorldSpec,
 };

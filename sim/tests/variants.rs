@@ -1,0 +1,162 @@
+//! World variants (`worlds/variants/*.json`): every shipped variant applies to its world,
+//! validates, builds, steps and changes what it says it changes; a variant file that no longer
+//! fits its world, or is malformed, gives one error naming the file, the variant and the fix.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{load, world_path};
+use sim::{Env, EpisodeParams, SpecErrorKind, VariantReach, VariantSetSpec};
+
+fn variants_of(name: &str) -> VariantSetSpec {
+    let path = world_path(name)
+        .parent()
+        .expect("worlds folder")
+        .join("variants")
+        .join(format!("{name}.json"));
+    VariantSetSpec::from_json_file(&path).expect("variant file")
+}
+
+#[test]
+fn every_shipped_variant_applies_builds_and_steps() {
+    let mut far = 0;
+    for name in ["reach", "two_rooms", "push"] {
+        let base = load(name);
+        let set = variants_of(name);
+        assert_eq!(set.base, name);
+        let worlds = set.worlds(&base, "test").expect("variants apply");
+        assert!(worlds.len() >= 4, "{name}: only {} variants", worlds.len());
+        for (variant, spec) in worlds {
+            assert!(!variant.description.is_empty(), "{}", variant.name);
+            assert_ne!(spec, *base, "{name}/{} changes nothing", variant.name);
+            far += usize::from(variant.reach == VariantReach::Far);
+            let mut env = Env::new(Arc::new(spec));
+            for seed in 0..5 {
+                env.reset(seed).expect("reset");
+                for _ in 0..3 {
+                    env.step(&sim::Action([0.5, -0.5])).expect("step");
+                }
+            }
+        }
+    }
+    assert!(far >= 3, "every world has a far-off variant");
+}
+
+#[test]
+fn two_rooms_variants_change_what_they_say() {
+    let base = load("two_rooms");
+    let set = variants_of("two_rooms");
+    let worlds = set.worlds(&base, "test").expect("variants apply");
+    let get = |name: &str| {
+        Arc::new(
+            worlds
+                .iter()
+                .find(|(v, _)| v.name == name)
+                .map(|(_, s)| s.clone())
+                .expect(name),
+        )
+    };
+    let divider = base
+        .walls
+        .iter()
+        .position(|w| w.name == "divider")
+        .expect("divider");
+    for seed in 0..50 {
+        let narrow = EpisodeParams::sample(&get("narrow_door"), seed).expect("sample");
+        let width = narrow.door_widths[divider].expect("door");
+        assert!((0.2..=0.22).contains(&width), "narrow door {width}");
+        let edge = EpisodeParams::sample(&get("door_old_edge"), seed).expect("sample");
+        let centre = edge.door_centres[divider].expect("door");
+        assert!((0.85..=0.9).contains(&centre), "door centre {centre}");
+        let third = EpisodeParams::sample(&get("third_hazard"), seed).expect("sample");
+        assert_eq!(third.hazards.len(), 3);
+        let radius = base.agent.shape.footprint_radius();
+        for hazard in &third.hazards {
+            assert!(!hazard.region.overlaps_disc(third.agent_start, radius));
+            assert!(
+                !hazard
+                    .region
+                    .overlaps_disc(third.goal.agent_position, radius)
+            );
+        }
+        let purple = EpisodeParams::sample(&get("purple_hazards"), seed).expect("sample");
+        let trained = EpisodeParams::sample(&base, seed).expect("sample");
+        for (p, t) in purple.hazards.iter().zip(&trained.hazards) {
+            assert!(
+                p.colour[2] > 0.6 && t.colour[2] < 0.3,
+                "{:?} {:?}",
+                p.colour,
+                t.colour
+            );
+        }
+    }
+}
+
+#[test]
+fn a_variant_that_no_longer_fits_its_world_names_the_operation() {
+    let base = load("two_rooms");
+    // The world's entries moved: the `test` guarding an index fails.
+    let text = r#"{ "base": "two_rooms", "variants": [ { "name": "moved", "patch": [
+        { "op": "test", "path": "/walls/0/name", "value": "divider" },
+        { "op": "replace", "path": "/walls/0/door/centre", "value": [0.5, 0.5] } ] } ] }"#;
+    let set = VariantSetSpec::from_json_str(text, "v.json").expect("parses");
+    let err = set.worlds(&base, "v.json").expect_err("the test fails");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("v.json: $.variants[0].patch[0]"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`moved`") && message.contains("/walls/0/name"),
+        "{message}"
+    );
+
+    // A patched world that is not a valid world: the world's own error, naming the variant.
+    let text = r#"{ "base": "two_rooms", "variants": [ { "name": "huge_door", "patch": [
+        { "op": "replace", "path": "/walls/4/door/width", "value": 2.5 } ] } ] }"#;
+    let set = VariantSetSpec::from_json_str(text, "v.json").expect("parses");
+    let err = set.worlds(&base, "v.json").expect_err("invalid world");
+    assert_eq!(err.origin, "v.json: variant `huge_door`");
+    assert_eq!(err.location, "$.walls[4].door.width");
+
+    // Variants of another world.
+    let err = set
+        .worlds(&load("reach"), "v.json")
+        .expect_err("wrong base");
+    assert_eq!(err.kind, SpecErrorKind::BadReference);
+    assert!(err.message.contains("--world two_rooms"), "{}", err.message);
+}
+
+#[test]
+fn malformed_variant_files_are_refused_with_the_place() {
+    let cases = [
+        (r#"{ "base": "two_rooms", "variants": [] }"#, "$.variants"),
+        (
+            r#"{ "base": "two_rooms", "variants": [ { "name": "a", "patch": [] }, { "name": "a", "patch": [] } ] }"#,
+            "$.variants[1].name",
+        ),
+        (
+            r#"{ "base": "two_rooms", "variants": [ { "name": "a b", "patch": [] } ] }"#,
+            "$.variants[0].name",
+        ),
+        (
+            r#"{ "base": "two_rooms", "variants": [ { "name": "a", "ptach": [] } ] }"#,
+            "$.variants[0]",
+        ),
+        (
+            r#"{ "base": "two_rooms", "variants": [ { "name": "a", "patch": [ { "op": "frobnicate", "path": "/x" } ] } ] }"#,
+            "$.variants[0].patch",
+        ),
+    ];
+    for (text, location) in cases {
+        let err = VariantSetSpec::from_json_str(text, "v.json").expect_err(text);
+        assert!(
+            err.location.starts_with(location),
+            "{text}: {} (wanted {location})",
+            err.location
+        );
+    }
+    let err = VariantSetSpec::from_json_file("/no/such/variants.json").expect_err("missing");
+    assert_eq!(err.kind, SpecErrorKind::Io);
+}
