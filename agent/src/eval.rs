@@ -15,8 +15,9 @@ use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 use crate::model::{JepaModel, frames_to_tensor, proprio_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
-    ActionSequences, Critic, GoalCost, GoalCostConfig, HazardClassifier, LandmarkGraph, Plan,
-    Planner, PlannerConfig, PoseDynamics, PoseReadout, ReplayGraph, decide_watching, encode_frames,
+    ActionSequences, Critic, Familiarity, GoalCost, GoalCostConfig, HazardClassifier,
+    LandmarkGraph, Plan, PlanStats, Planner, PlannerConfig, PoseDynamics, PoseReadout, ReplayGraph,
+    decide_watching, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -54,6 +55,10 @@ pub struct LearnedPolicy<'a> {
     /// the current frame, instead of the predictor (`None`: the predictor; needs
     /// `pose_readout`).
     pub pose_dynamics: Option<&'a PoseDynamics>,
+    /// The test of whether the current state is like anything the model was fitted on
+    /// (`None`: trust every state). In a state it does not know, the agent does not plan: it
+    /// backs off the way it came ([`EpisodePlanner::decide`]).
+    pub familiarity: Option<&'a Familiarity>,
 }
 
 /// The learned planner acting in one episode: the goal's latent and its route through the
@@ -65,6 +70,8 @@ pub struct EpisodePlanner<'a> {
     goal: Tensor<2>,
     route: Option<LandmarkRoute>,
     object_radius: f32,
+    /// The first actions of the plans taken so far (not the backing off), newest last.
+    taken: Vec<Vec<f32>>,
 }
 
 impl<'a> EpisodePlanner<'a> {
@@ -99,6 +106,7 @@ impl<'a> EpisodePlanner<'a> {
             planner,
             goal,
             route,
+            taken: Vec::new(),
         })
     }
 
@@ -129,14 +137,47 @@ impl<'a> EpisodePlanner<'a> {
     }
 
     /// One decision from `latent`; `watch` sees every batch of candidates and their costs.
+    ///
+    /// In a state the familiarity test flags (`stats.unsure`), nothing is planned: the agent
+    /// retraces its last planned action backwards (undoing one more at each further flagged
+    /// step), or stands still when it has taken none, since the model's imagination and its
+    /// guardrail cannot be trusted there.
     pub fn decide(
         &mut self,
         latent: Tensor<2>,
         watch: &mut dyn FnMut(&ActionSequences, &[f32]),
     ) -> Plan {
+        if let Some(familiarity) = self.policy.familiarity
+            && familiarity.is_unfamiliar(
+                &latent
+                    .clone()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default(),
+            )
+        {
+            let config = self.planner.config();
+            let mut actions = vec![0.0; config.horizon * config.action_dim];
+            if let Some(last) = self.taken.pop() {
+                for (a, b) in actions.iter_mut().zip(&last) {
+                    *a = -b;
+                }
+            }
+            return Plan {
+                actions,
+                stats: PlanStats {
+                    feasible: true,
+                    unsure: true,
+                    ..PlanStats::default()
+                },
+            };
+        }
         let route = self.route.as_ref();
         let mut cost = goal_cost_of(&self.policy, &self.goal, route, self.object_radius, latent);
-        decide_watching(&mut self.planner, &mut cost, watch)
+        let plan = decide_watching(&mut self.planner, &mut cost, watch);
+        let dim = self.planner.config().action_dim;
+        self.taken.push(plan.first_action(dim).to_vec());
+        plan
     }
 
     /// The agent's planar positions along what the model imagines `plan` does from `latent`,
@@ -239,6 +280,11 @@ pub struct EvalReport {
     pub cost_spearman: Option<f64>,
     /// Decisions where no candidate satisfied the guardrails (the safest one was taken).
     pub infeasible_decisions: u64,
+    /// Decisions in states the familiarity test flagged as unlike anything the model was
+    /// fitted on (the agent backed off instead of planning).
+    pub unsure_decisions: u64,
+    /// Episodes with at least one such decision.
+    pub unsure_episodes: u64,
     /// Env steps over all episodes.
     pub env_steps: u64,
 }
@@ -475,6 +521,7 @@ struct EpisodeOutcome {
     steps: u32,
     hazard_entries: u64,
     infeasible: u64,
+    unsure: u64,
     plan_ms: Vec<f64>,
 }
 
@@ -564,6 +611,7 @@ fn run_episode(
         steps: 0,
         hazard_entries: 0,
         infeasible: 0,
+        unsure: 0,
         plan_ms: Vec::new(),
     };
     for step in 1..=spec.task.episode_steps {
@@ -592,6 +640,7 @@ fn run_episode(
                 });
                 outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 outcome.infeasible += u64::from(!plan.stats.feasible);
+                outcome.unsure += u64::from(plan.stats.unsure);
                 // After the timing: the diagnostic takes seconds.
                 if let (Some(ranking), Some((candidates, imagined)), Some(scratch), Some(field)) = (
                     ranking.as_deref_mut(),
@@ -670,6 +719,8 @@ pub fn evaluate(
         let outcome = run_episode(&mut env, policy, *seed, device, None, None)?;
         report.hazard_entries += outcome.hazard_entries;
         report.infeasible_decisions += outcome.infeasible;
+        report.unsure_decisions += outcome.unsure;
+        report.unsure_episodes += u64::from(outcome.unsure > 0);
         report.env_steps += u64::from(outcome.steps);
         plan_ms.extend(outcome.plan_ms);
         if outcome.success {

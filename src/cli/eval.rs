@@ -51,7 +51,8 @@ pub struct EvalArgs {
     plan_diagnostic: usize,
     /// Evaluate on the world and on variants of it instead (the variant table): `shipped`
     /// (the default when the flag has no value: worlds/variants/<world>.json) or a variant
-    /// file. The cost models stay those fitted on the world itself.
+    /// file, or `none` (the world alone, in this table's form). The cost models stay those
+    /// fitted on the world itself.
     #[arg(long, num_args = 0..=1, default_missing_value = "shipped", conflicts_with_all = ["filmstrips", "plan_diagnostic"])]
     variants: Option<String>,
     /// With --variants: only these variants, comma-separated.
@@ -114,6 +115,10 @@ pub struct PlannerArgs {
     /// Push: steps of the pose dynamics the planner imagines push in; 0: the predictor.
     #[arg(long, default_value_t = PlanningConfig::default().pose_dynamics_steps)]
     pub pose_dynamics_steps: usize,
+    /// Back off instead of planning in a state farther from the recorded exploration than
+    /// this quantile of held-out recorded frames (the model does not know it); 0: off.
+    #[arg(long, default_value_t = PlanningConfig::default().unsure_quantile)]
+    pub unsure_quantile: f64,
 }
 
 /// Parses `--landmark-edge-steps`: a finite number of steps ≥ 0.
@@ -180,6 +185,7 @@ impl PlannerArgs {
             graph,
             predictor_fit_steps: self.predictor_fit_steps,
             pose_dynamics_steps: self.pose_dynamics_steps,
+            unsure_quantile: self.unsure_quantile,
         }
     }
 }
@@ -469,7 +475,12 @@ fn run_variants(
         held_out: false,
         spec: std::sync::Arc::clone(spec),
     }];
-    for (variant, world) in load_variants(spec, variants, &args.only)? {
+    let picked = if variants == "none" {
+        Vec::new()
+    } else {
+        load_variants(spec, variants, &args.only)?
+    };
+    for (variant, world) in picked {
         worlds.push(VariantWorld {
             name: variant.name,
             reach: variant.reach.as_str().to_owned(),

@@ -4,6 +4,7 @@ mod bench;
 mod dataset;
 mod demo;
 mod eval;
+mod grid;
 mod probe;
 mod render;
 mod rollout;
@@ -44,6 +45,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// The closed loop: explore, learn, plan to goals while learning, then evaluate.
     Demo(demo::DemoArgs),
+    /// The seed grid: a lockstep demo per seed, each evaluated on the world and its variants;
+    /// mean, spread and 95% interval over seeds.
+    Grid(grid::GridArgs),
     /// Measure what a trained model's latents know (probes, open loop, collapse).
     Probe(probe::ProbeArgs),
     /// Measure throughput and print a table (and JSON).
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe(args) => probe::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Grid(args) => grid::run(&args),
         Command::Bench(command) => bench::run(command),
         #[cfg(feature = "desktop")]
         Command::View(args) => view::run(&args),

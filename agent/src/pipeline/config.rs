@@ -9,8 +9,8 @@ use sim::{GoalSpec, WorldSpec};
 
 use super::PipelineError;
 use crate::plan::{
-    CemConfig, CostModelsConfig, GoalCostConfig, MppiConfig, PlanMethod, PlannerConfig,
-    PredictorFitConfig,
+    CemConfig, CostModels, CostModelsConfig, Familiarity, GoalCostConfig, MppiConfig, PlanMethod,
+    PlannerConfig, PredictorFitConfig,
 };
 
 /// How the critic learns steps-to-goal.
@@ -109,6 +109,11 @@ pub struct PlanningConfig {
     pub predictor_fit_steps: usize,
     /// Push: steps of the pose dynamics the planner imagines push in (0: the predictor).
     pub pose_dynamics_steps: usize,
+    /// The familiarity test's quantile: a state farther from the recorded exploration than
+    /// this fraction of held-out recorded frames is one the model does not know, and the
+    /// agent backs off there instead of planning ([`Familiarity`]); 0: off.
+    #[serde(default)]
+    pub unsure_quantile: f64,
 }
 
 impl Default for PlanningConfig {
@@ -128,6 +133,7 @@ impl Default for PlanningConfig {
             graph: GraphSearch::Replay { episodes: 40 },
             predictor_fit_steps: 3_000,
             pose_dynamics_steps: 30_000,
+            unsure_quantile: Familiarity::DEFAULT_QUANTILE,
         }
     }
 }
@@ -147,6 +153,12 @@ impl PlanningConfig {
                 self.deadline_ms
             )));
         }
+        if !(self.unsure_quantile == 0.0 || (0.5..=1.0).contains(&self.unsure_quantile)) {
+            return Err(PipelineError::Config(format!(
+                "the familiarity quantile must be 0 (off) or in [0.5, 1], got {}",
+                self.unsure_quantile
+            )));
+        }
         if let GraphSearch::Landmarks { edge_steps } = self.graph
             && !(edge_steps.is_finite() && edge_steps > 0.0)
         {
@@ -155,6 +167,14 @@ impl PlanningConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Gives `models` this config's familiarity test: the quantile applied, or none when 0.
+    pub fn apply_familiarity(&self, models: &mut CostModels) {
+        models.familiarity = match self.unsure_quantile {
+            q if q > 0.0 => models.familiarity.take().map(|f| f.with_quantile(q)),
+            _ => None,
+        };
     }
 
     /// The learned planner for `spec`'s action bounds.

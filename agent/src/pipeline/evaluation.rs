@@ -125,6 +125,7 @@ pub fn learned_policy<'a>(
         routing: graphs.routing(),
         pose_readout: cost_models.pose_readout.as_ref(),
         pose_dynamics: cost_models.pose_dynamics.as_ref(),
+        familiarity: cost_models.familiarity.as_ref(),
     })
 }
 
@@ -161,6 +162,11 @@ pub fn run_eval_table(
             // The pose readout stands in for the critic (push), so the no-critic row goes without.
             pose_readout: cost_models.pose_readout.as_ref().filter(|_| routed),
             pose_dynamics: cost_models.pose_dynamics.as_ref().filter(|_| routed),
+            // Without the guardrail, without the familiarity test: the row without safety.
+            familiarity: cost_models
+                .familiarity
+                .as_ref()
+                .filter(|_| guardrail.is_some()),
         })
     };
     let mut jobs: Vec<(&str, EvalPolicy<'_>)> = vec![("learned", learned(critic, guardrail, true))];

@@ -153,6 +153,7 @@ pub fn fit_cost_models(
             )));
         }
     }
+    config.apply_familiarity(&mut models);
     Ok((models, notices))
 }
 
@@ -240,5 +241,6 @@ pub fn load_or_fit_cost_models(
             "{dir} holds no landmarks (fitted before they existed), so the planner uses the critic's straight estimate; delete that folder to fit them with landmarks, or pass --landmark-edge-steps 0 to silence this"
         ));
     }
+    config.apply_familiarity(&mut models);
     Ok((models, CostModelsSource::Loaded, notices))
 }

@@ -7,6 +7,7 @@
 
 mod cost_models;
 mod exploration;
+mod familiarity;
 mod graph;
 mod learned;
 mod numeric;
@@ -18,6 +19,7 @@ pub use self::cost_models::{
     CostModels, CostModelsConfig, CostModelsError, FitReport, FolderFileError,
 };
 pub use self::exploration::{LabelledEpisode, LatentEpisodes, collect_exploration, encode_frames};
+pub use self::familiarity::Familiarity;
 pub use self::graph::{
     GraphFileError, LandmarkGraph, LandmarkRoute, LandmarkSet, ReplayFrames, ReplayGraph,
     ReplayGraphConfig,

@@ -82,6 +82,7 @@ impl<'m> PracticeEpisode<'m> {
                     routing: models.graphs.routing(),
                     pose_readout: models.cost.pose_readout.as_ref(),
                     pose_dynamics: models.cost.pose_dynamics.as_ref(),
+                    familiarity: models.cost.familiarity.as_ref(),
                 };
                 let planner = pool.install(|| {
                     EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, device)

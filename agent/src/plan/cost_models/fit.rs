@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{CostModelsConfig, FitReport};
 use crate::model::{JepaModel, Predictor};
 use crate::plan::exploration::LatentEpisodes;
+use crate::plan::familiarity::Familiarity;
 use crate::plan::graph::{LandmarkSet, ReplayFrames};
 use crate::plan::learned::{
     Critic, CriticTrainer, HazardClassifier, HazardClassifierTrainer, PoseDynamics, PoseReadout,
@@ -39,6 +40,9 @@ pub struct CostModels {
     pub pose_readout: Option<PoseReadout>,
     /// Push tasks: the pose dynamics the planner imagines push in; `None` when not fitted.
     pub pose_dynamics: Option<PoseDynamics>,
+    /// How familiar a latent is to the recorded exploration (derived from `replay` when
+    /// fitted or loaded, not saved); `None` without recorded frames.
+    pub familiarity: Option<Familiarity>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -144,6 +148,7 @@ impl CostModels {
             critic: critic.critic(),
             guardrail,
             landmarks,
+            familiarity: replay.as_ref().and_then(Familiarity::of_replay),
             replay,
             predictor: None,
             pose_readout,

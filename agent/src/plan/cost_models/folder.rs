@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CostModels, CostModelsConfig, FitReport};
 use crate::model::PredictorConfig;
+use crate::plan::familiarity::Familiarity;
 use crate::plan::graph::{GraphFileError, LandmarkSet, ReplayFrames};
 
 /// Why a cost-models folder cannot be written or read.
@@ -228,6 +229,7 @@ impl CostModels {
             critic,
             guardrail,
             landmarks,
+            familiarity: replay.as_ref().and_then(Familiarity::of_replay),
             replay,
             predictor,
             pose_readout,

@@ -46,6 +46,10 @@ pub struct PlanStats {
     /// Whether the returned plan satisfies every constraint (a finite cost); when false the
     /// caller should fall back to the safest plan it knows.
     pub feasible: bool,
+    /// Whether the state was unlike anything the model was fitted on, so that nothing was
+    /// planned (see `eval::EpisodePlanner::decide`).
+    #[serde(default)]
+    pub unsure: bool,
 }
 
 /// The result of a decision: the whole planned sequence (execute the first action).

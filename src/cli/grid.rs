@@ -1,0 +1,394 @@
+//! `kennel grid`: the seed grid, the measure of every claim about learning. For each seed a
+//! lockstep `kennel demo` (the same learner-step budget, so runs differ by their seed alone),
+//! then `kennel eval --variants` on its checkpoint; then, for the world and each variant, the
+//! mean, spread and 95% interval of success over the seeds. Each step runs as a child process
+//! and writes its own files, so an interrupted grid resumes where it stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+
+use crate::world_files::load_world;
+
+#[derive(Debug, Args)]
+pub struct GridArgs {
+    /// World file or shipped world name.
+    #[arg(long, default_value = "two_rooms")]
+    world: String,
+    /// Seeds of the grid, comma-separated (each a `kennel demo --seed`).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// Learner steps of each demo (lockstep); 1300 is about what the default 10-minute demo
+    /// takes on a 2-core machine.
+    #[arg(long, default_value_t = 1300)]
+    learner_steps: u64,
+    /// Episodes per world (the world itself and each variant) per seed.
+    #[arg(long, default_value_t = 200)]
+    episodes: usize,
+    /// Variants to evaluate on: `shipped` (worlds/variants/<world>.json), a variant file, or
+    /// `none` for the world alone.
+    #[arg(long, default_value = "shipped")]
+    variants: String,
+    /// Only these variants, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Grid folder: seed-<S>/ (the demo's run folder, with variants.json) and grid.json.
+    #[arg(long, default_value = "runs/grid")]
+    out: PathBuf,
+    /// Extra flags for every demo, e.g. "--context-dims 8" (split at spaces).
+    #[arg(long, default_value = "")]
+    demo_args: String,
+    /// Extra flags for every evaluation, e.g. "--deadline-ms 0" (split at spaces).
+    #[arg(long, default_value = "")]
+    eval_args: String,
+    /// Print grid.json instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Two-sided 97.5% quantiles of Student's t for 1..=10 degrees of freedom (then 1.96).
+const T_975: [f64; 10] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+];
+
+/// Mean, spread and 95% interval of one figure over seeds.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverSeeds {
+    /// Per seed, in the grid's order.
+    pub values: Vec<f64>,
+    /// Their mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 with one seed).
+    pub sd: f64,
+    /// 95% interval of the mean (Student's t); the mean itself with one seed.
+    pub ci95: [f64; 2],
+    /// Smallest and largest.
+    pub range: [f64; 2],
+}
+
+impl OverSeeds {
+    pub fn new(values: Vec<f64>) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let sd = if values.len() > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        let t = T_975
+            .get(values.len().saturating_sub(2))
+            .copied()
+            .unwrap_or(1.96);
+        let half = if values.len() > 1 {
+            t * sd / n.sqrt()
+        } else {
+            0.0
+        };
+        let range = [
+            values.iter().copied().fold(f64::INFINITY, f64::min),
+            values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        ];
+        Self {
+            values,
+            mean,
+            sd,
+            ci95: [mean - half, mean + half],
+            range,
+        }
+    }
+}
+
+/// One world's row of the grid.
+#[derive(Clone, Debug, Serialize)]
+pub struct GridRow {
+    pub name: String,
+    pub reach: String,
+    pub held_out: bool,
+    /// Success rate per seed and over seeds.
+    pub success: OverSeeds,
+    /// Success relative to the same seed's in-distribution success.
+    pub relative_success: OverSeeds,
+    /// All seeds' episodes together: successes of episodes.
+    pub successes: u64,
+    pub episodes: u64,
+    /// Hazard entries over all seeds' episodes.
+    pub hazard_entries: u64,
+    /// The cost diagnostic's ρ per seed and over seeds.
+    pub cost_spearman: OverSeeds,
+}
+
+/// The grid's result, written to grid.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct GridReport {
+    pub world: String,
+    pub seeds: Vec<u64>,
+    pub learner_steps: u64,
+    pub episodes_per_world: usize,
+    /// Practice success over the second half of each demo's practice episodes.
+    pub practice_success: OverSeeds,
+    pub rows: Vec<GridRow>,
+}
+
+fn split_flags(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Runs `kennel ARGS`, its output going to `log`; an error names the command and the log.
+fn kennel(args: &[String], log: &Path) -> anyhow::Result<std::process::Output> {
+    let exe = std::env::current_exe().context("cannot find the kennel binary")?;
+    let output = Command::new(&exe)
+        .args(args)
+        .stderr(
+            std::fs::File::create(log)
+                .with_context(|| format!("cannot write {}", log.display()))?,
+        )
+        .output()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    if !output.status.success() {
+        bail!(
+            "`kennel {}` failed ({}); its log: {}",
+            args.join(" "),
+            output.status,
+            log.display()
+        );
+    }
+    Ok(output)
+}
+
+pub fn run(args: &GridArgs) -> anyhow::Result<()> {
+    if args.seeds.is_empty() {
+        bail!("--seeds needs at least one seed, e.g. --seeds 0,1,2");
+    }
+    if args.episodes == 0 || args.learner_steps == 0 {
+        bail!("--episodes and --learner-steps must be at least 1");
+    }
+    let spec = load_world(&args.world)?;
+    if args.variants != "none" {
+        // Fail now, not after the first demo, on a variant file that does not fit.
+        crate::world_files::load_variants(&spec, &args.variants, &args.only)?;
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut evaluations = Vec::new();
+    for (i, seed) in args.seeds.iter().enumerate() {
+        let run = args.out.join(format!("seed-{seed}"));
+        let tag = format!("[{}/{}] seed {seed}", i + 1, args.seeds.len());
+        if run.join("report.json").exists() {
+            eprintln!("{tag}: the demo is done ({}), skipping it", run.display());
+        } else {
+            if run.exists() {
+                // An interrupted demo cannot be continued; keep it aside, never delete it.
+                let aside = args.out.join(format!("seed-{seed}.interrupted"));
+                let _ = std::fs::remove_dir_all(&aside);
+                std::fs::rename(&run, &aside).with_context(|| {
+                    format!("cannot move the interrupted run {} aside", run.display())
+                })?;
+                eprintln!("{tag}: moved an interrupted demo to {}", aside.display());
+            }
+            eprintln!(
+                "{tag}: kennel demo --learner-steps {} (log: {}/demo.log)",
+                args.learner_steps,
+                args.out.display()
+            );
+            let mut demo: Vec<String> = vec![
+                "demo".into(),
+                "--world".into(),
+                args.world.clone(),
+                "--learner-steps".into(),
+                args.learner_steps.to_string(),
+                "--seed".into(),
+                seed.to_string(),
+                "--out".into(),
+                run.display().to_string(),
+                "--no-baselines".into(),
+            ];
+            demo.extend(split_flags(&args.demo_args));
+            kennel(&demo, &args.out.join(format!("seed-{seed}.demo.log")))?;
+        }
+        let variants_json = run.join("variants.json");
+        if !variants_json.exists() {
+            eprintln!(
+                "{tag}: kennel eval --variants {} ({} episodes per world)",
+                args.variants, args.episodes
+            );
+            let mut eval: Vec<String> = vec![
+                "eval".into(),
+                "--world".into(),
+                args.world.clone(),
+                "--checkpoint".into(),
+                run.display().to_string(),
+                "--episodes".into(),
+                args.episodes.to_string(),
+                "--seeds".into(),
+                (seed + 1000).to_string(),
+                "--no-baselines".into(),
+                "--json".into(),
+            ];
+            eval.extend(["--variants".into(), args.variants.clone()]);
+            if !args.only.is_empty() && args.variants != "none" {
+                eval.extend(["--only".into(), args.only.join(",")]);
+            }
+            eval.extend(split_flags(&args.eval_args));
+            let output = kennel(&eval, &args.out.join(format!("seed-{seed}.eval.log")))?;
+            // Written whole once the evaluation is done, so a file present is a finished one.
+            let tmp = run.join("variants.json.tmp");
+            std::fs::write(&tmp, &output.stdout)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            std::fs::rename(&tmp, &variants_json)?;
+        }
+        evaluations.push((*seed, run));
+    }
+    let report = aggregate(args, &spec.name, &evaluations)?;
+    let path = args.out.join("grid.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not valid JSON; delete it and run the grid again to redo that step",
+            path.display()
+        )
+    })
+}
+
+fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::Result<GridReport> {
+    let mut practice = Vec::new();
+    // name -> (reach, held_out, per-seed (rate, relative, successes, episodes, hazards, rho))
+    let mut by_world: Vec<(String, String, bool, Vec<[f64; 6]>)> = Vec::new();
+    for (seed, run) in runs {
+        let report = read_json(&run.join("report.json"))?;
+        let episodes = report["practice"].as_array().cloned().unwrap_or_default();
+        let late = &episodes[episodes.len() / 2..];
+        if !late.is_empty() {
+            let wins = late.iter().filter(|e| e["success"] == true).count();
+            practice.push(wins as f64 / late.len() as f64);
+        }
+        let table = read_json(&run.join("variants.json"))?;
+        let rows = table["variants"].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            bail!(
+                "{} holds no rows; delete it and run the grid again (seed {seed})",
+                run.join("variants.json").display()
+            );
+        }
+        for row in rows {
+            let name = row["name"].as_str().unwrap_or_default().to_owned();
+            let learned = &row["learned"];
+            let figures = [
+                learned["success_rate"].as_f64().unwrap_or(f64::NAN),
+                row["relative_success"].as_f64().unwrap_or(f64::NAN),
+                learned["successes"].as_f64().unwrap_or(0.0),
+                learned["episodes"].as_f64().unwrap_or(0.0),
+                learned["hazard_entries"].as_f64().unwrap_or(0.0),
+                learned["cost_spearman"].as_f64().unwrap_or(f64::NAN),
+            ];
+            match by_world.iter_mut().find(|(n, ..)| *n == name) {
+                Some((.., seeds)) => seeds.push(figures),
+                None => by_world.push((
+                    name,
+                    row["reach"].as_str().unwrap_or_default().to_owned(),
+                    row["held_out"].as_bool().unwrap_or(false),
+                    vec![figures],
+                )),
+            }
+        }
+    }
+    let rows = by_world
+        .into_iter()
+        .map(|(name, reach, held_out, seeds)| {
+            let column = |i: usize| seeds.iter().map(|f| f[i]).collect::<Vec<_>>();
+            GridRow {
+                name,
+                reach,
+                held_out,
+                success: OverSeeds::new(column(0)),
+                relative_success: OverSeeds::new(column(1)),
+                successes: column(2).iter().sum::<f64>() as u64,
+                episodes: column(3).iter().sum::<f64>() as u64,
+                hazard_entries: column(4).iter().sum::<f64>() as u64,
+                cost_spearman: OverSeeds::new(column(5)),
+            }
+        })
+        .collect();
+    Ok(GridReport {
+        world: world.to_owned(),
+        seeds: args.seeds.clone(),
+        learner_steps: args.learner_steps,
+        episodes_per_world: args.episodes,
+        practice_success: OverSeeds::new(practice),
+        rows,
+    })
+}
+
+/// The grid as a Markdown table (so it can be pasted into docs/results/ as it is).
+fn render(report: &GridReport) -> String {
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    let mut out = format!(
+        "{} · seeds {:?} · {} learner steps (lockstep) · {} episodes per world per seed\n\n",
+        report.world, report.seeds, report.learner_steps, report.episodes_per_world
+    );
+    out += "| world | reach | success, mean over seeds | 95% CI of the mean | per seed | vs in-distribution | hazard entries | cost ρ |\n";
+    out += "|---|---|---|---|---|---|---|---|\n";
+    for row in &report.rows {
+        out += &format!(
+            "| {} | {}{} | {} | {}–{} | {} | {:.2} | {} | {:.3} |\n",
+            row.name,
+            row.reach,
+            if row.held_out { " (held out)" } else { "" },
+            pct(row.success.mean),
+            pct(row.success.ci95[0].max(0.0)),
+            pct(row.success.ci95[1].min(1.0)),
+            row.success
+                .values
+                .iter()
+                .map(|v| pct(*v))
+                .collect::<Vec<_>>()
+                .join(", "),
+            row.relative_success.mean,
+            row.hazard_entries,
+            row.cost_spearman.mean,
+        );
+    }
+    let p = &report.practice_success;
+    out += &format!(
+        "\npractice success (second half of each demo's practice episodes): {} mean, per seed {}\n",
+        pct(p.mean),
+        p.values
+            .iter()
+            .map(|v| pct(*v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OverSeeds;
+
+    #[test]
+    fn over_seeds_gives_the_t_interval() {
+        let s = OverSeeds::new(vec![0.8, 0.9, 1.0]);
+        assert!((s.mean - 0.9).abs() < 1e-12);
+        assert!((s.sd - 0.1).abs() < 1e-12);
+        // t(2) = 4.303: half width 4.303 · 0.1 / √3.
+        assert!((s.ci95[1] - 0.9 - 4.303 * 0.1 / 3f64.sqrt()).abs() < 1e-9);
+        assert_eq!(s.range, [0.8, 1.0]);
+        let one = OverSeeds::new(vec![0.5]);
+        assert_eq!(one.ci95, [0.5, 0.5]);
+    }
+}
