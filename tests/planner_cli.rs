@@ -378,3 +378,97 @@ fn a_lockstep_demo_gives_the_same_report_twice() {
         "two lockstep runs of one seed differ beyond their timings"
     );
 }
+
+#[test]
+fn a_seed_grid_evaluates_every_seed_on_the_variants_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo_args = "--explore-fraction 0.5 --eval-episodes 1 --envs 4 --critic-steps 200 \
+        --practice-critic-steps 200 --fit-episodes 3 --predictor-fit-steps 30 \
+        --diagnostic-episodes 2 --samples 16";
+    let grid = [
+        "grid",
+        "--world",
+        "reach",
+        "--seeds",
+        "0,1",
+        "--learner-steps",
+        "24",
+        "--episodes",
+        "2",
+        "--only",
+        "pit_elsewhere,purple_hazard",
+        "--demo-args",
+        demo_args,
+        "--eval-args",
+        "--diagnostic-episodes 2 --samples 16",
+        "--out",
+        "grid",
+    ];
+    let output = kennel(&grid, dir.path());
+    assert_ok(&output);
+    let text = stdout(&output);
+    for row in [
+        "in-distribution",
+        "pit_elsewhere",
+        "purple_hazard",
+        "practice success",
+    ] {
+        assert!(text.contains(row), "no {row} in:\n{text}");
+    }
+    let path = dir.path().join("grid/grid.json");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("grid.json")).expect("JSON");
+    assert_eq!(report["seeds"], serde_json::json!([0, 1]));
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0]["name"], "in-distribution");
+    assert_eq!(rows[2]["reach"], "far");
+    for row in rows {
+        assert_eq!(row["success"]["values"].as_array().map(Vec::len), Some(2));
+        assert_eq!(row["episodes"], 4, "{row}");
+        let mean = row["success"]["mean"].as_f64().expect("mean");
+        let [lo, hi] = [0, 1].map(|i| row["success"]["ci95"][i].as_f64().expect("ci"));
+        assert!(lo <= mean && mean <= hi, "{row}");
+    }
+    // Each seed's variant table is kept beside its run.
+    let seed1 = dir.path().join("grid/seed-1/variants.json");
+    let table: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seed1).expect("variants.json"))
+            .expect("JSON");
+    assert_eq!(table["variants"][1]["name"], "pit_elsewhere");
+    assert!(table["variants"][0]["learned"]["unsure_decisions"].is_u64());
+
+    // Again: nothing is redone; without seed 1's evaluation, only that is.
+    let again = kennel(&grid, dir.path());
+    assert_ok(&again);
+    assert_eq!(
+        stderr(&again).matches("skipping").count(),
+        2,
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        !stderr(&again).contains("kennel eval"),
+        "{}",
+        stderr(&again)
+    );
+    std::fs::remove_file(&seed1).expect("remove");
+    let resumed = kennel(&grid, dir.path());
+    assert_ok(&resumed);
+    let log = stderr(&resumed);
+    assert!(log.contains("seed 1: kennel eval"), "{log}");
+    assert!(!log.contains("seed 0: kennel eval"), "{log}");
+
+    // Bad input: a variant the file does not have, before any demo runs.
+    let bad = kennel(
+        &["grid", "--world", "reach", "--only", "nope", "--out", "bad"],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("no variant `nope`"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!dir.path().join("bad").exists());
+}

@@ -61,6 +61,10 @@ pub struct LearnedPolicy<'a> {
     pub familiarity: Option<&'a Familiarity>,
 }
 
+/// A state farther than this many of the route's longest hops from every recorded frame of
+/// the goal's graph is off the route: the planner falls back to the critic's estimate.
+pub const ROUTE_LOST_HOPS: f32 = 3.0;
+
 /// The learned planner acting in one episode: the goal's latent and its route through the
 /// graph in use, computed once, and a receding-horizon planner that warm-starts from its
 /// previous plan.
@@ -172,9 +176,17 @@ impl<'a> EpisodePlanner<'a> {
                 },
             };
         }
-        let route = self.route.as_ref();
+        // Where the recorded exploration holds nothing near this state (a layout it never
+        // saw), its route would be a guess: the critic's own estimate instead.
+        let lost = self
+            .route
+            .as_ref()
+            .and_then(|route| route.nearest_hop(latent.clone()))
+            .is_some_and(|hops| hops > ROUTE_LOST_HOPS);
+        let route = self.route.as_ref().filter(|_| !lost);
         let mut cost = goal_cost_of(&self.policy, &self.goal, route, self.object_radius, latent);
-        let plan = decide_watching(&mut self.planner, &mut cost, watch);
+        let mut plan = decide_watching(&mut self.planner, &mut cost, watch);
+        plan.stats.off_route = lost;
         let dim = self.planner.config().action_dim;
         self.taken.push(plan.first_action(dim).to_vec());
         plan
@@ -285,6 +297,11 @@ pub struct EvalReport {
     pub unsure_decisions: u64,
     /// Episodes with at least one such decision.
     pub unsure_episodes: u64,
+    /// Decisions in states the recorded exploration's route to the goal held nothing near
+    /// (the planner fell back to the critic's own estimate).
+    pub off_route_decisions: u64,
+    /// Episodes with at least one such decision.
+    pub off_route_episodes: u64,
     /// Env steps over all episodes.
     pub env_steps: u64,
 }
@@ -522,6 +539,7 @@ struct EpisodeOutcome {
     hazard_entries: u64,
     infeasible: u64,
     unsure: u64,
+    off_route: u64,
     plan_ms: Vec<f64>,
 }
 
@@ -612,6 +630,7 @@ fn run_episode(
         hazard_entries: 0,
         infeasible: 0,
         unsure: 0,
+        off_route: 0,
         plan_ms: Vec::new(),
     };
     for step in 1..=spec.task.episode_steps {
@@ -641,6 +660,7 @@ fn run_episode(
                 outcome.plan_ms.push(started.elapsed().as_secs_f64() * 1e3);
                 outcome.infeasible += u64::from(!plan.stats.feasible);
                 outcome.unsure += u64::from(plan.stats.unsure);
+                outcome.off_route += u64::from(plan.stats.off_route);
                 // After the timing: the diagnostic takes seconds.
                 if let (Some(ranking), Some((candidates, imagined)), Some(scratch), Some(field)) = (
                     ranking.as_deref_mut(),
@@ -721,6 +741,8 @@ pub fn evaluate(
         report.infeasible_decisions += outcome.infeasible;
         report.unsure_decisions += outcome.unsure;
         report.unsure_episodes += u64::from(outcome.unsure > 0);
+        report.off_route_decisions += outcome.off_route;
+        report.off_route_episodes += u64::from(outcome.off_route > 0);
         report.env_steps += u64::from(outcome.steps);
         plan_ms.extend(outcome.plan_ms);
         if outcome.success {

@@ -7,10 +7,13 @@ mod common;
 use std::sync::Arc;
 
 use agent::eval::{
-    EvalPolicy, LearnedPolicy, Routing, episode_seeds, evaluate, plan_diagnostic, wilson_interval,
+    EvalPolicy, LearnedPolicy, Routing, episode_seeds, evaluate, plan_diagnostic, record_episode,
+    wilson_interval,
 };
 use agent::model::JepaConfig;
-use agent::plan::{CemConfig, GoalCostConfig, PlanMethod, PlannerConfig};
+use agent::plan::{
+    CemConfig, Familiarity, GoalCostConfig, PlanMethod, PlannerConfig, ReplayFrames,
+};
 use burn::prelude::Device;
 
 #[test]
@@ -96,6 +99,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
         routing: Routing::Straight,
         pose_readout: None,
         pose_dynamics: None,
+        familiarity: None,
     });
     let seeds = episode_seeds(&[5], 1);
     let played = evaluate(&spec, &policy, &seeds, &device, &mut |_, _| {}).expect("eval");
@@ -137,4 +141,66 @@ fn episode_seeds_spread_over_master_seeds_and_repeat() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), 4);
+}
+
+#[test]
+fn in_a_state_unlike_its_recorded_exploration_the_planner_stands_still_and_says_so() {
+    let path = common::reach_world_path();
+    let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
+    let device = Device::flex();
+    let model = JepaConfig::new().with_latent(8).init(&device);
+    // Recorded latents far from anything this model encodes: every state is unfamiliar.
+    let far = ReplayFrames {
+        latent_dim: 8,
+        stride: 1,
+        episodes: (0..40)
+            .map(|e| {
+                (0..10 * 8)
+                    .map(|i| 1000.0 + (e * 80 + i) as f32 * 0.01)
+                    .collect()
+            })
+            .collect(),
+    };
+    let familiarity = Familiarity::of_replay(&far).expect("enough frames");
+    let policy = |familiarity| {
+        EvalPolicy::Learned(LearnedPolicy {
+            model: &model,
+            planner: PlannerConfig {
+                horizon: 3,
+                deadline: None,
+                ..PlannerConfig::default()
+            },
+            cost: GoalCostConfig::default(),
+            critic: None,
+            guardrail: None,
+            routing: Routing::Straight,
+            pose_readout: None,
+            pose_dynamics: None,
+            familiarity,
+        })
+    };
+    let seeds = episode_seeds(&[5], 1);
+    let unsure = evaluate(
+        &spec,
+        &policy(Some(&familiarity)),
+        &seeds,
+        &device,
+        &mut |_, _| {},
+    )
+    .expect("eval");
+    assert_eq!(unsure.unsure_decisions, unsure.env_steps, "{unsure:?}");
+    assert_eq!(unsure.unsure_episodes, 1);
+    let trace =
+        record_episode(&spec, &policy(Some(&familiarity)), seeds[0], &device).expect("trace");
+    let [start, end] = [trace.path[0], *trace.path.last().expect("path")];
+    assert!(
+        (start[0] - end[0]).hypot(start[1] - end[1]) < 0.02,
+        "it drove off: {start:?} -> {end:?}"
+    );
+    // The same planner trusting every state plans, and moves.
+    let trusting = evaluate(&spec, &policy(None), &seeds, &device, &mut |_, _| {}).expect("eval");
+    assert_eq!(trusting.unsure_decisions, 0);
+    let moved = record_episode(&spec, &policy(None), seeds[0], &device).expect("trace");
+    let end = *moved.path.last().expect("path");
+    assert!((start[0] - end[0]).hypot(start[1] - end[1]) > 0.05);
 }

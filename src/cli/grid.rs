@@ -39,10 +39,10 @@ pub struct GridArgs {
     #[arg(long, default_value = "runs/grid")]
     out: PathBuf,
     /// Extra flags for every demo, e.g. "--context-dims 8" (split at spaces).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     demo_args: String,
     /// Extra flags for every evaluation, e.g. "--deadline-ms 0" (split at spaces).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     eval_args: String,
     /// Print grid.json instead of the table.
     #[arg(long)]

@@ -57,7 +57,7 @@ impl VariantTable {
     /// The table as text.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "{:<22} {:<15} {:>8} {:>14} {:>8} {:>8} {:>10} {:>14} {:>7} {:>8}\n",
+            "{:<22} {:<15} {:>8} {:>14} {:>8} {:>8} {:>10} {:>14} {:>14} {:>7} {:>8}\n",
             "world",
             "reach",
             "success",
@@ -66,13 +66,14 @@ impl VariantTable {
             "hazards",
             "infeasible",
             "unsure (eps)",
+            "off route (eps)",
             "cost ρ",
             "oracle"
         );
         for row in &self.rows {
             let r = &row.learned;
             out += &format!(
-                "{:<22} {:<15} {:>7.1}% {:>14} {:>8} {:>8} {:>10} {:>14} {:>7} {:>8}\n",
+                "{:<22} {:<15} {:>7.1}% {:>14} {:>8} {:>8} {:>10} {:>14} {:>14} {:>7} {:>8}\n",
                 row.name,
                 if row.held_out {
                     format!("{} (held out)", row.reach)
@@ -96,6 +97,11 @@ impl VariantTable {
                     "{:.1}% ({})",
                     100.0 * r.unsure_decisions as f64 / r.env_steps.max(1) as f64,
                     r.unsure_episodes
+                ),
+                format!(
+                    "{:.1}% ({})",
+                    100.0 * r.off_route_decisions as f64 / r.env_steps.max(1) as f64,
+                    r.off_route_episodes
                 ),
                 r.cost_spearman
                     .map_or("–".to_owned(), |s| format!("{s:.3}")),

@@ -181,6 +181,22 @@ impl LandmarkRoute {
         self.combine(&direct, &hops)
     }
 
+    /// How far `latent` (`[1, latent_dim]`) is from the route's nearest node, in steps, as a
+    /// multiple of the longest hop the route takes onto its graph (above 1: the route holds
+    /// nothing like this state). `None` for a critic's route.
+    pub fn nearest_hop(&self, latent: Tensor<2>) -> Option<f32> {
+        let Hops::Latent {
+            nodes, skip, step, ..
+        } = &self.hops
+        else {
+            return None;
+        };
+        let [_, d] = latent.dims();
+        let hops = steps_between(latent.narrow(1, *skip, d - skip), nodes.clone(), *step);
+        let nearest = hops.into_iter().fold(f32::INFINITY, f32::min);
+        Some(nearest / self.edge_steps.max(1e-6))
+    }
+
     fn combine(&self, direct: &[f32], hops: &[f32]) -> Vec<f32> {
         let n = self.to_goal.len();
         direct

@@ -50,6 +50,10 @@ pub struct PlanStats {
     /// planned (see `eval::EpisodePlanner::decide`).
     #[serde(default)]
     pub unsure: bool,
+    /// Whether the state was off the route through the recorded exploration, so that the
+    /// critic's own estimate was used instead (see `eval::EpisodePlanner::decide`).
+    #[serde(default)]
+    pub off_route: bool,
 }
 
 /// The result of a decision: the whole planned sequence (execute the first action).
