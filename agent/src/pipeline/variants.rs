@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use burn::prelude::Device;
+use burn::prelude::*;
 use serde::Serialize;
 use sim::WorldSpec;
 
@@ -14,7 +14,7 @@ use super::{
 };
 use crate::eval::{EvalPolicy, EvalReport, cost_diagnostic, episode_seeds};
 use crate::model::JepaModel;
-use crate::plan::CostModels;
+use crate::plan::{CostModels, LatentEpisodes};
 
 /// One world of a variant table.
 #[derive(Clone, Debug)]
@@ -44,6 +44,77 @@ pub struct VariantRow {
     pub relative_success: f64,
     /// The oracle planner's figures (whether the variant can be solved at all), when asked.
     pub oracle: Option<EvalReport>,
+    /// The guardrail and the familiarity test judged on this world's own exploration frames
+    /// (their true hazard flags as the answer; the models were fitted on the trained world).
+    pub frames: Option<FrameCheck>,
+}
+
+/// The guardrail and the familiarity test on one world's exploration frames.
+#[derive(Clone, Debug, Serialize)]
+pub struct FrameCheck {
+    /// Frames judged.
+    pub frames: usize,
+    /// Of them, frames with the agent in a hazard.
+    pub hazard_frames: usize,
+    /// Hazard frames the guardrail flags (`None` without a guardrail or hazard frames).
+    pub guardrail_recall: Option<f64>,
+    /// Frames outside hazards the guardrail leaves alone.
+    pub guardrail_specificity: Option<f64>,
+    /// Frames the familiarity test flags as unlike the recorded exploration (`None` without
+    /// one).
+    pub unfamiliar: Option<f64>,
+}
+
+/// Exploration episodes [`check_frames`] judges per world.
+pub const CHECK_EPISODES: usize = 40;
+
+/// Judges the guardrail and the familiarity test on `episodes` exploration episodes of
+/// `spec` (seeds from `seed`), encoded by `model`.
+pub fn check_frames(
+    spec: &Arc<WorldSpec>,
+    model: &JepaModel,
+    cost_models: &CostModels,
+    episodes: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<FrameCheck, PipelineError> {
+    let data = LatentEpisodes::explore(spec, model, episodes, seed, device, &mut |_| {})?;
+    let latents: Vec<&Vec<f32>> = data.latents.iter().flatten().collect();
+    let flags: Vec<bool> = data.in_hazard.iter().flatten().copied().collect();
+    let hazard_frames = flags.iter().filter(|f| **f).count();
+    let (mut recall, mut specificity) = (None, None);
+    if let (Some(guardrail), Some(first)) = (&cost_models.guardrail, latents.first()) {
+        let d = first.len();
+        let flat: Vec<f32> = latents.iter().flat_map(|z| z.iter().copied()).collect();
+        let z = Tensor::<3>::from_data(TensorData::new(flat, [latents.len(), 1, d]), device);
+        let flagged: Vec<bool> = guardrail
+            .worst_step(z)
+            .into_iter()
+            .map(|p| f64::from(p) >= guardrail.threshold())
+            .collect();
+        let share = |want: bool, hit: bool| {
+            let pool: Vec<bool> = flags
+                .iter()
+                .zip(&flagged)
+                .filter(|(f, _)| **f == want)
+                .map(|(_, g)| *g == hit)
+                .collect();
+            (!pool.is_empty())
+                .then(|| pool.iter().filter(|x| **x).count() as f64 / pool.len() as f64)
+        };
+        recall = share(true, true);
+        specificity = share(false, false);
+    }
+    let unfamiliar = cost_models.familiarity.as_ref().map(|f| {
+        latents.iter().filter(|z| f.is_unfamiliar(z)).count() as f64 / latents.len().max(1) as f64
+    });
+    Ok(FrameCheck {
+        frames: latents.len(),
+        hazard_frames,
+        guardrail_recall: recall,
+        guardrail_specificity: specificity,
+        unfamiliar,
+    })
 }
 
 /// The rows, in-distribution first.
@@ -70,6 +141,11 @@ impl VariantTable {
             "cost ρ",
             "oracle"
         );
+        let mut frames = format!(
+            "\non each world's own exploration ({CHECK_EPISODES} episodes): the guardrail's recall of hazard frames and its specificity, and the frames the familiarity test flags\n{:<22} {:>8} {:>8} {:>8} {:>11} {:>11}\n",
+            "world", "frames", "hazard", "recall", "specificity", "unfamiliar"
+        );
+        let pct = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{:.1}%", 100.0 * v));
         for row in &self.rows {
             let r = &row.learned;
             out += &format!(
@@ -110,8 +186,19 @@ impl VariantTable {
                     100.0 * o.success_rate
                 )),
             );
+            if let Some(f) = &row.frames {
+                frames += &format!(
+                    "{:<22} {:>8} {:>8} {:>8} {:>11} {:>11}\n",
+                    row.name,
+                    f.frames,
+                    f.hazard_frames,
+                    pct(f.guardrail_recall),
+                    pct(f.guardrail_specificity),
+                    pct(f.unfamiliar)
+                );
+            }
         }
-        out
+        out + &frames
     }
 }
 
@@ -173,6 +260,14 @@ pub fn run_variant_table(
             master_seed,
             device,
         )?);
+        let frames = check_frames(
+            &world.spec,
+            model,
+            cost_models,
+            CHECK_EPISODES,
+            master_seed ^ 0xc4ec,
+            device,
+        )?;
         let reference = rows
             .first()
             .map_or(learned.success_rate, |r| r.learned.success_rate);
@@ -183,6 +278,7 @@ pub fn run_variant_table(
             relative_success: learned.success_rate / reference,
             learned,
             oracle,
+            frames: Some(frames),
         });
     }
     Ok(VariantTable { rows })

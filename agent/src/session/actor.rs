@@ -361,6 +361,7 @@ impl Actor {
         if kept_dynamics.is_some() {
             cost.pose_dynamics = kept_dynamics;
         }
+        planning.apply_familiarity(&mut cost);
         self.models = Some(Arc::new(ActorModels {
             step: weights_step,
             model: latest,
