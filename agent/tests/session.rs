@@ -95,27 +95,29 @@ fn a_session_pauses_takes_the_wheel_and_goals_and_stops() {
         "a paused session decided"
     );
     let mut positions = Vec::new();
-    for _ in 0..6 {
-        assert!(session.send(Command::Teleop([1.0, 0.0])));
+    // Towards the arena's middle, away from whichever wall the episode starts near.
+    let mut push = [0.0, 0.0];
+    for _ in 0..7 {
+        assert!(session.send(Command::Teleop(push)));
         assert!(session.send(Command::Step));
         let decision = wait_for(&session, minute, &mut seen, |e| match e {
             Event::Decision(d) => Some(d.clone()),
             _ => None,
         });
-        assert!(
-            decision.teleop && decision.taken == [1.0, 0.0],
-            "{decision:?}"
-        );
+        assert!(decision.teleop && decision.taken == push, "{decision:?}");
         let agent = wait_for(&session, minute, &mut seen, |e| match e {
             Event::Frame { agent, .. } => Some(*agent),
             _ => None,
         });
+        if positions.is_empty() {
+            push = [-agent[0].signum(), 0.0];
+        }
         positions.push(agent);
     }
-    let moved = positions[5][0] - positions[0][0];
+    let moved = (positions[6][0] - positions[0][0]) * push[0];
     assert!(
         moved > 0.05,
-        "driven +x, the agent moved {moved} m: {positions:?}"
+        "driven {push:?}, the agent moved {moved} m that way: {positions:?}"
     );
 
     // A goal set by hand: its goal image is rendered and sent.
