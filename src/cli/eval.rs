@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// With --variants: only these variants, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "variants")]
     only: Vec<String>,
+    /// With --variants: episodes on each variant (default: --episodes, which the world
+    /// itself gets).
+    #[arg(long, requires = "variants")]
+    variant_episodes: Option<usize>,
     #[command(flatten)]
     planner: PlannerArgs,
 }
@@ -474,7 +478,11 @@ fn run_variants(
         reach: "in-distribution".to_owned(),
         held_out: false,
         spec: std::sync::Arc::clone(spec),
+        episodes: None,
     }];
+    if args.variant_episodes == Some(0) {
+        bail!("--variant-episodes must be at least 1");
+    }
     let picked = if variants == "none" {
         Vec::new()
     } else {
@@ -486,6 +494,7 @@ fn run_variants(
             reach: variant.reach.as_str().to_owned(),
             held_out: variant.held_out,
             spec: world,
+            episodes: args.variant_episodes,
         });
     }
     let bar = ProgressBar::new(1).with_style(bar_style());
@@ -512,17 +521,19 @@ fn run_variants(
             "checkpoint": dir.display().to_string(),
             "seeds": args.seeds,
             "episodes": args.episodes,
+            "variant_episodes": args.variant_episodes.unwrap_or(args.episodes),
             "planner": settings.planner,
             "variants": table.rows,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!(
-            "world {} and {} variants · checkpoint {} · {} episodes each · seeds {:?}",
+            "world {} ({} episodes) and {} variants ({} episodes each) · checkpoint {} · seeds {:?}",
             spec.name,
-            worlds.len() - 1,
-            dir.display(),
             args.episodes,
+            worlds.len() - 1,
+            args.variant_episodes.unwrap_or(args.episodes),
+            dir.display(),
             args.seeds
         );
         print!("{}", table.render());

@@ -25,9 +25,12 @@ pub struct GridArgs {
     /// takes on a 2-core machine.
     #[arg(long, default_value_t = 1300)]
     learner_steps: u64,
-    /// Episodes per world (the world itself and each variant) per seed.
+    /// Episodes on the world itself per seed.
     #[arg(long, default_value_t = 200)]
     episodes: usize,
+    /// Episodes on each variant per seed.
+    #[arg(long, default_value_t = 100)]
+    variant_episodes: usize,
     /// Variants to evaluate on: `shipped` (worlds/variants/<world>.json), a variant file, or
     /// `none` for the world alone.
     #[arg(long, default_value = "shipped")]
@@ -126,7 +129,10 @@ pub struct GridReport {
     pub world: String,
     pub seeds: Vec<u64>,
     pub learner_steps: u64,
-    pub episodes_per_world: usize,
+    /// Episodes on the world itself per seed.
+    pub episodes: usize,
+    /// Episodes on each variant per seed.
+    pub variant_episodes: usize,
     /// Practice success over the second half of each demo's practice episodes.
     pub practice_success: OverSeeds,
     pub rows: Vec<GridRow>,
@@ -162,8 +168,8 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
     if args.seeds.is_empty() {
         bail!("--seeds needs at least one seed, e.g. --seeds 0,1,2");
     }
-    if args.episodes == 0 || args.learner_steps == 0 {
-        bail!("--episodes and --learner-steps must be at least 1");
+    if args.episodes == 0 || args.variant_episodes == 0 || args.learner_steps == 0 {
+        bail!("--episodes, --variant-episodes and --learner-steps must be at least 1");
     }
     let spec = load_world(&args.world)?;
     if args.variants != "none" {
@@ -211,8 +217,8 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
         let variants_json = run.join("variants.json");
         if !variants_json.exists() {
             eprintln!(
-                "{tag}: kennel eval --variants {} ({} episodes per world)",
-                args.variants, args.episodes
+                "{tag}: kennel eval --variants {} ({} episodes on the world, {} on each variant)",
+                args.variants, args.episodes, args.variant_episodes
             );
             let mut eval: Vec<String> = vec![
                 "eval".into(),
@@ -228,6 +234,12 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
                 "--json".into(),
             ];
             eval.extend(["--variants".into(), args.variants.clone()]);
+            if args.variants != "none" {
+                eval.extend([
+                    "--variant-episodes".into(),
+                    args.variant_episodes.to_string(),
+                ]);
+            }
             if !args.only.is_empty() && args.variants != "none" {
                 eval.extend(["--only".into(), args.only.join(",")]);
             }
@@ -328,7 +340,8 @@ fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::R
         world: world.to_owned(),
         seeds: args.seeds.clone(),
         learner_steps: args.learner_steps,
-        episodes_per_world: args.episodes,
+        episodes: args.episodes,
+        variant_episodes: args.variant_episodes,
         practice_success: OverSeeds::new(practice),
         rows,
     })
@@ -338,8 +351,8 @@ fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::R
 fn render(report: &GridReport) -> String {
     let pct = |v: f64| format!("{:.1}%", 100.0 * v);
     let mut out = format!(
-        "{} · seeds {:?} · {} learner steps (lockstep) · {} episodes per world per seed\n\n",
-        report.world, report.seeds, report.learner_steps, report.episodes_per_world
+        "{} · seeds {:?} · {} learner steps (lockstep) · per seed {} episodes on the world, {} on each variant\n\n",
+        report.world, report.seeds, report.learner_steps, report.episodes, report.variant_episodes
     );
     out += "| world | reach | success, mean over seeds | 95% CI of the mean | per seed | vs in-distribution | hazard entries | cost ρ |\n";
     out += "|---|---|---|---|---|---|---|---|\n";

@@ -178,9 +178,9 @@ pub fn run_eval_table(
     }
     let jobs = jobs
         .into_iter()
-        .map(|(name, policy)| (name.to_owned(), spec, policy))
+        .map(|(name, policy)| (name.to_owned(), spec, policy, seeds.clone()))
         .collect();
-    let results = run_rows(jobs, &seeds, device, progress)?;
+    let results = run_rows(jobs, device, progress)?;
     progress(EvalProgress::CostDiagnostic);
     let master_seed = settings.seeds.first().copied().unwrap_or(0);
     let with_critic = cost_diagnostic(
@@ -221,18 +221,17 @@ pub fn run_eval_table(
     Ok(EvalTable { rows })
 }
 
-/// One row to run: its name, its world and its policy.
-pub(crate) type RowJob<'a> = (String, &'a Arc<WorldSpec>, EvalPolicy<'a>);
+/// One row to run: its name, its world, its policy and its episodes' seeds.
+pub(crate) type RowJob<'a> = (String, &'a Arc<WorldSpec>, EvalPolicy<'a>, Vec<u64>);
 
 /// Runs rows on two worker threads, each planning on one core (a one-thread pool), and
 /// returns `(name, report)` in the order given.
 pub(crate) fn run_rows(
     jobs: Vec<RowJob<'_>>,
-    seeds: &[u64],
     device: &Device,
     progress: &(dyn Fn(EvalProgress) + Sync),
 ) -> Result<Vec<(String, EvalReport)>, PipelineError> {
-    let total = jobs.len() * seeds.len();
+    let total = jobs.iter().map(|job| job.3.len()).sum();
     let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| -> Result<(), PipelineError> {
@@ -242,11 +241,11 @@ pub(crate) fn run_rows(
                     let pool = one_thread_pool()?;
                     loop {
                         let job = queue.lock().ok().and_then(|mut q| q.pop());
-                        let Some((index, (name, spec, policy))) = job else {
+                        let Some((index, (name, spec, policy, seeds))) = job else {
                             return Ok(());
                         };
                         let report = pool.install(|| {
-                            evaluate(spec, &policy, seeds, device, &mut |_, _| {
+                            evaluate(spec, &policy, &seeds, device, &mut |_, _| {
                                 progress(EvalProgress::Episode { total });
                             })
                         })?;

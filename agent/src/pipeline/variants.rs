@@ -27,6 +27,8 @@ pub struct VariantWorld {
     pub held_out: bool,
     /// The world, patched.
     pub spec: Arc<WorldSpec>,
+    /// Episodes on it (`None`: the settings' count).
+    pub episodes: Option<usize>,
 }
 
 /// One row of a variant table.
@@ -221,23 +223,26 @@ pub fn run_variant_table(
             "a variant table needs at least 1 episode and 1 world".to_owned(),
         ));
     }
-    let seeds = episode_seeds(&settings.seeds, settings.episodes);
     let mut jobs: Vec<RowJob<'_>> = Vec::new();
     for world in worlds {
+        // The same episodes' seeds on every world, as many as each asks for.
+        let seeds = episode_seeds(&settings.seeds, world.episodes.unwrap_or(settings.episodes));
         jobs.push((
             format!("learned/{}", world.name),
             &world.spec,
             learned_policy(model, settings, cost_models, graphs),
+            seeds.clone(),
         ));
         if oracle {
             jobs.push((
                 format!("oracle/{}", world.name),
                 &world.spec,
                 EvalPolicy::Oracle(oracle_planner(&world.spec)),
+                seeds,
             ));
         }
     }
-    let mut reports = run_rows(jobs, &seeds, device, progress)?.into_iter();
+    let mut reports = run_rows(jobs, device, progress)?.into_iter();
     progress(EvalProgress::CostDiagnostic);
     let master_seed = settings.seeds.first().copied().unwrap_or(0);
     let mut rows: Vec<VariantRow> = Vec::with_capacity(worlds.len());
