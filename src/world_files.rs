@@ -85,7 +85,10 @@ pub fn load_variants(
     if only.is_empty() {
         picked = worlds;
     } else {
-        for name in only {
+        for (i, name) in only.iter().enumerate() {
+            if only[..i].contains(name) {
+                bail!("--only names the variant `{name}` twice");
+            }
             match worlds.iter().find(|(v, _)| &v.name == name) {
                 Some(found) => picked.push(found.clone()),
                 None => bail!(

@@ -1,4 +1,5 @@
-//! What is drawn anew each episode from its seed: door positions, body variations, start, goal.
+//! What is drawn anew each episode from its seed: door positions and widths, body and hazard
+//! variations, the light, start and goal.
 
 use std::collections::BTreeMap;
 use std::f32::consts::PI;
@@ -88,9 +89,12 @@ pub struct EpisodeParams {
     pub goal: Goal,
 }
 
+/// A uniform draw in `range`; a range pinned to one value still takes a draw, so pinning one
+/// entry (as a variant does) leaves every later draw as it was.
 fn uniform(rng: &mut ChaCha8Rng, range: [f32; 2]) -> f32 {
+    let unit: f32 = rng.random_range(0.0..1.0);
     if range[0] < range[1] {
-        rng.random_range(range[0]..range[1])
+        (range[0] + unit * (range[1] - range[0])).min(range[1])
     } else {
         range[0]
     }
@@ -118,8 +122,10 @@ fn distance(a: [f32; 2], b: [f32; 2]) -> f32 {
 impl EpisodeParams {
     /// Draws an episode of `spec` from `seed`.
     ///
-    /// The order of draws is fixed (doors, randomisation entries, object start, agent start,
-    /// goal), so the same seed always gives the same episode.
+    /// The order of draws is fixed (doors, then randomisation entries, on one stream of the
+    /// seed; object start, agent start and goal on another), so the same seed always gives the
+    /// same episode, and a variant that changes the world's appearance or layout keeps its
+    /// starts and goals (unless its hazards now cover them).
     pub fn sample(spec: &WorldSpec, seed: u64) -> Result<Self, SimError> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let door_centres = spec
@@ -139,10 +145,12 @@ impl EpisodeParams {
             .collect();
         let mut light = [spec.light.ambient, spec.light.diffuse];
         let mut variations: BTreeMap<String, BodyVariation> = BTreeMap::new();
+        let mut unused = BodyVariation::default();
         for entry in &spec.randomisation {
-            let variation = variations
-                .entry(entry.target().unwrap_or_default().to_owned())
-                .or_default();
+            let variation = match entry.target() {
+                Some(target) => variations.entry(target.to_owned()).or_default(),
+                None => &mut unused,
+            };
             match entry {
                 RandomisationSpec::Position { x, y, .. } => {
                     variation.offset = [uniform(&mut rng, *x), uniform(&mut rng, *y)];
@@ -172,7 +180,6 @@ impl EpisodeParams {
                 }
             }
         }
-        variations.remove("");
         let hazards: Vec<EpisodeHazard> = spec
             .hazards
             .iter()
@@ -197,6 +204,9 @@ impl EpisodeParams {
             })
             .collect();
 
+        // Starts and goals on their own stream: the same whatever the randomisation draws.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(1);
         let sampler = Sampler {
             world: &spec.name,
             hazards: &hazards,

@@ -96,7 +96,8 @@ fn entering_a_hazard_is_counted_once_per_entry() {
     let spec = load("reach");
     let mut env = Env::new(Arc::clone(&spec));
     env.reset(0).expect("reset");
-    let hazard = spec.hazards[0].region;
+    // Where this episode put the pit (reach moves and resizes it).
+    let hazard = env.world().expect("reset").episode().hazards[0].region;
     let centre = [
         0.5 * (hazard.min[0] + hazard.max[0]),
         0.5 * (hazard.min[1] + hazard.max[1]),

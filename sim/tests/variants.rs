@@ -160,3 +160,16 @@ fn malformed_variant_files_are_refused_with_the_place() {
     let err = VariantSetSpec::from_json_file("/no/such/variants.json").expect_err("missing");
     assert_eq!(err.kind, SpecErrorKind::Io);
 }
+
+#[test]
+fn a_test_of_a_number_matches_the_number_the_file_wrote() {
+    let base = load("two_rooms");
+    let text = r#"{ "base": "two_rooms", "variants": [ { "name": "wider", "patch": [
+        { "op": "test", "path": "/walls/4/door/width", "value": 0.32 },
+        { "op": "test", "path": "/walls/4/thickness", "value": 0.06 },
+        { "op": "replace", "path": "/walls/4/door/width", "value": 0.5 } ] } ] }"#;
+    let set = VariantSetSpec::from_json_str(text, "v.json").expect("parses");
+    let worlds = set.worlds(&base, "v.json").expect("0.32 is 0.32");
+    let door = worlds[0].1.walls[4].door.as_ref().expect("door");
+    assert_eq!(door.width, 0.5);
+}

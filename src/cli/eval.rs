@@ -484,6 +484,9 @@ fn run_variants(
         bail!("--variant-episodes must be at least 1");
     }
     let picked = if variants == "none" {
+        if !args.only.is_empty() {
+            bail!("--only picks variants, but --variants none asks for none");
+        }
         Vec::new()
     } else {
         load_variants(spec, variants, &args.only)?

@@ -52,16 +52,21 @@ pub struct GridArgs {
     json: bool,
 }
 
-/// Two-sided 97.5% quantiles of Student's t for 1..=10 degrees of freedom (then 1.96).
-const T_975: [f64; 10] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+/// Two-sided 97.5% quantiles of Student's t for 1..=30 degrees of freedom (then 1.96).
+const T_975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
 ];
 
-/// Mean, spread and 95% interval of one figure over seeds.
+/// Mean, spread and 95% interval of one figure over seeds (seeds where it is not a number,
+/// such as a success ratio to an in-distribution success of 0, are left out and counted).
 #[derive(Clone, Debug, Serialize)]
 pub struct OverSeeds {
-    /// Per seed, in the grid's order.
+    /// Per seed that has it, in the grid's order.
     pub values: Vec<f64>,
+    /// Seeds left out because the figure was not a number there.
+    pub undefined: usize,
     /// Their mean.
     pub mean: f64,
     /// Sample standard deviation (0 with one seed).
@@ -74,7 +79,20 @@ pub struct OverSeeds {
 
 impl OverSeeds {
     pub fn new(values: Vec<f64>) -> Self {
-        let n = values.len().max(1) as f64;
+        let all = values.len();
+        let values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        let undefined = all - values.len();
+        if values.is_empty() {
+            return Self {
+                values,
+                undefined,
+                mean: f64::NAN,
+                sd: f64::NAN,
+                ci95: [f64::NAN; 2],
+                range: [f64::NAN; 2],
+            };
+        }
+        let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let sd = if values.len() > 1 {
             (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
@@ -96,6 +114,7 @@ impl OverSeeds {
         ];
         Self {
             values,
+            undefined,
             mean,
             sd,
             ci95: [mean - half, mean + half],
@@ -108,6 +127,8 @@ impl OverSeeds {
 #[derive(Clone, Debug, Serialize)]
 pub struct GridRow {
     pub name: String,
+    /// The seeds whose evaluation has this row.
+    pub seeds: Vec<u64>,
     pub reach: String,
     pub held_out: bool,
     /// Success rate per seed and over seeds.
@@ -133,7 +154,7 @@ pub struct GridReport {
     pub episodes: usize,
     /// Episodes on each variant per seed.
     pub variant_episodes: usize,
-    /// Practice success over the second half of each demo's practice episodes.
+    /// Practice success over the second half of each demo's planned practice episodes.
     pub practice_success: OverSeeds,
     pub rows: Vec<GridRow>,
 }
@@ -142,15 +163,22 @@ fn split_flags(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
-/// Runs `kennel ARGS`, its output going to `log`; an error names the command and the log.
-fn kennel(args: &[String], log: &Path) -> anyhow::Result<std::process::Output> {
+/// Runs `kennel ARGS`, its standard error going to `log` (and with `stdout_to_log`, its
+/// standard output too); an error names the command and the log.
+fn kennel(
+    args: &[String],
+    log: &Path,
+    stdout_to_log: bool,
+) -> anyhow::Result<std::process::Output> {
     let exe = std::env::current_exe().context("cannot find the kennel binary")?;
-    let output = Command::new(&exe)
-        .args(args)
-        .stderr(
-            std::fs::File::create(log)
-                .with_context(|| format!("cannot write {}", log.display()))?,
-        )
+    let file =
+        std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+    let mut command = Command::new(&exe);
+    command.args(args).stderr(file.try_clone()?);
+    if stdout_to_log {
+        command.stdout(file);
+    }
+    let output = command
         .output()
         .with_context(|| format!("cannot start {}", exe.display()))?;
     if !output.status.success() {
@@ -175,6 +203,8 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
     if args.variants != "none" {
         // Fail now, not after the first demo, on a variant file that does not fit.
         crate::world_files::load_variants(&spec, &args.variants, &args.only)?;
+    } else if !args.only.is_empty() {
+        bail!("--only picks variants, but --variants none asks for none");
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -182,74 +212,68 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
     for (i, seed) in args.seeds.iter().enumerate() {
         let run = args.out.join(format!("seed-{seed}"));
         let tag = format!("[{}/{}] seed {seed}", i + 1, args.seeds.len());
+        let demo = demo_command(args, *seed, &run);
+        // What each step was run with, beside its result: a result made with other settings
+        // is not this grid's.
+        let demo_stamp = args.out.join(format!("seed-{seed}.demo.args"));
         if run.join("report.json").exists() {
+            let stamped = std::fs::read_to_string(&demo_stamp).unwrap_or_default();
+            if stamped != demo.join("\n") {
+                bail!(
+                    "{} holds a demo run with other settings than this grid's (see {}); pass another --out, or move that run away to redo it",
+                    run.display(),
+                    demo_stamp.display()
+                );
+            }
             eprintln!("{tag}: the demo is done ({}), skipping it", run.display());
         } else {
             if run.exists() {
                 // An interrupted demo cannot be continued; keep it aside, never delete it.
-                let aside = args.out.join(format!("seed-{seed}.interrupted"));
-                let _ = std::fs::remove_dir_all(&aside);
+                let aside = (1..)
+                    .map(|k| args.out.join(format!("seed-{seed}.interrupted-{k}")))
+                    .find(|p| !p.exists())
+                    .context("no free name for an interrupted run")?;
                 std::fs::rename(&run, &aside).with_context(|| {
                     format!("cannot move the interrupted run {} aside", run.display())
                 })?;
                 eprintln!("{tag}: moved an interrupted demo to {}", aside.display());
             }
+            let log = args.out.join(format!("seed-{seed}.demo.log"));
             eprintln!(
-                "{tag}: kennel demo --learner-steps {} (log: {}/demo.log)",
+                "{tag}: kennel demo --learner-steps {} (log: {})",
                 args.learner_steps,
-                args.out.display()
+                log.display()
             );
-            let mut demo: Vec<String> = vec![
-                "demo".into(),
-                "--world".into(),
-                args.world.clone(),
-                "--learner-steps".into(),
-                args.learner_steps.to_string(),
-                "--seed".into(),
-                seed.to_string(),
-                "--out".into(),
-                run.display().to_string(),
-                "--no-baselines".into(),
-            ];
-            demo.extend(split_flags(&args.demo_args));
-            kennel(&demo, &args.out.join(format!("seed-{seed}.demo.log")))?;
+            std::fs::write(&demo_stamp, demo.join("\n"))
+                .with_context(|| format!("cannot write {}", demo_stamp.display()))?;
+            kennel(&demo, &log, true)?;
         }
         let variants_json = run.join("variants.json");
-        if !variants_json.exists() {
+        let eval = eval_command(args, *seed, &run);
+        let eval_stamp = args.out.join(format!("seed-{seed}.eval.args"));
+        let current = std::fs::read_to_string(&eval_stamp).is_ok_and(|s| s == eval.join("\n"));
+        if variants_json.exists() && current {
+            eprintln!("{tag}: the evaluation is done, skipping it");
+        } else {
+            if variants_json.exists() {
+                eprintln!(
+                    "{tag}: {} was made with other evaluation settings; evaluating again",
+                    variants_json.display()
+                );
+            }
             eprintln!(
                 "{tag}: kennel eval --variants {} ({} episodes on the world, {} on each variant)",
                 args.variants, args.episodes, args.variant_episodes
             );
-            let mut eval: Vec<String> = vec![
-                "eval".into(),
-                "--world".into(),
-                args.world.clone(),
-                "--checkpoint".into(),
-                run.display().to_string(),
-                "--episodes".into(),
-                args.episodes.to_string(),
-                "--seeds".into(),
-                (seed + 1000).to_string(),
-                "--no-baselines".into(),
-                "--json".into(),
-            ];
-            eval.extend(["--variants".into(), args.variants.clone()]);
-            if args.variants != "none" {
-                eval.extend([
-                    "--variant-episodes".into(),
-                    args.variant_episodes.to_string(),
-                ]);
-            }
-            if !args.only.is_empty() && args.variants != "none" {
-                eval.extend(["--only".into(), args.only.join(",")]);
-            }
-            eval.extend(split_flags(&args.eval_args));
-            let output = kennel(&eval, &args.out.join(format!("seed-{seed}.eval.log")))?;
+            let log = args.out.join(format!("seed-{seed}.eval.log"));
+            let output = kennel(&eval, &log, false)?;
             // Written whole once the evaluation is done, so a file present is a finished one.
             let tmp = run.join("variants.json.tmp");
             std::fs::write(&tmp, &output.stdout)
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
             std::fs::rename(&tmp, &variants_json)?;
+            std::fs::write(&eval_stamp, eval.join("\n"))
+                .with_context(|| format!("cannot write {}", eval_stamp.display()))?;
         }
         evaluations.push((*seed, run));
     }
@@ -266,6 +290,55 @@ pub fn run(args: &GridArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `kennel demo` of one seed.
+fn demo_command(args: &GridArgs, seed: u64, run: &Path) -> Vec<String> {
+    let mut demo: Vec<String> = vec![
+        "demo".into(),
+        "--world".into(),
+        args.world.clone(),
+        "--learner-steps".into(),
+        args.learner_steps.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+        "--out".into(),
+        run.display().to_string(),
+        "--no-baselines".into(),
+    ];
+    demo.extend(split_flags(&args.demo_args));
+    demo
+}
+
+/// The `kennel eval --variants` of one seed's run, on master seed `seed + 1000` (that of the
+/// demo's own evaluation).
+fn eval_command(args: &GridArgs, seed: u64, run: &Path) -> Vec<String> {
+    let mut eval: Vec<String> = vec![
+        "eval".into(),
+        "--world".into(),
+        args.world.clone(),
+        "--checkpoint".into(),
+        run.display().to_string(),
+        "--episodes".into(),
+        args.episodes.to_string(),
+        "--seeds".into(),
+        seed.wrapping_add(1000).to_string(),
+        "--no-baselines".into(),
+        "--json".into(),
+        "--variants".into(),
+        args.variants.clone(),
+    ];
+    if args.variants != "none" {
+        eval.extend([
+            "--variant-episodes".into(),
+            args.variant_episodes.to_string(),
+        ]);
+        if !args.only.is_empty() {
+            eval.extend(["--only".into(), args.only.join(",")]);
+        }
+    }
+    eval.extend(split_flags(&args.eval_args));
+    eval
+}
+
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -279,11 +352,20 @@ fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
 
 fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::Result<GridReport> {
     let mut practice = Vec::new();
-    // name -> (reach, held_out, per-seed (rate, relative, successes, episodes, hazards, rho))
-    let mut by_world: Vec<(String, String, bool, Vec<[f64; 6]>)> = Vec::new();
+    // name -> (reach, held_out, per seed: (seed, [rate, relative, successes, episodes,
+    // hazards, rho]))
+    type Figures = (u64, [f64; 6]);
+    let mut by_world: Vec<(String, String, bool, Vec<Figures>)> = Vec::new();
     for (seed, run) in runs {
         let report = read_json(&run.join("report.json"))?;
-        let episodes = report["practice"].as_array().cloned().unwrap_or_default();
+        // Planned practice episodes only (not the wandering before the first fit).
+        let episodes: Vec<serde_json::Value> = report["practice"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["planned"] != false)
+            .collect();
         let late = &episodes[episodes.len() / 2..];
         if !late.is_empty() {
             let wins = late.iter().filter(|e| e["success"] == true).count();
@@ -309,12 +391,12 @@ fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::R
                 learned["cost_spearman"].as_f64().unwrap_or(f64::NAN),
             ];
             match by_world.iter_mut().find(|(n, ..)| *n == name) {
-                Some((.., seeds)) => seeds.push(figures),
+                Some((.., seeds)) => seeds.push((*seed, figures)),
                 None => by_world.push((
                     name,
                     row["reach"].as_str().unwrap_or_default().to_owned(),
                     row["held_out"].as_bool().unwrap_or(false),
-                    vec![figures],
+                    vec![(*seed, figures)],
                 )),
             }
         }
@@ -322,9 +404,10 @@ fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::R
     let rows = by_world
         .into_iter()
         .map(|(name, reach, held_out, seeds)| {
-            let column = |i: usize| seeds.iter().map(|f| f[i]).collect::<Vec<_>>();
+            let column = |i: usize| seeds.iter().map(|(_, f)| f[i]).collect::<Vec<_>>();
             GridRow {
                 name,
+                seeds: seeds.iter().map(|(seed, _)| *seed).collect(),
                 reach,
                 held_out,
                 success: OverSeeds::new(column(0)),
@@ -349,19 +432,27 @@ fn aggregate(args: &GridArgs, world: &str, runs: &[(u64, PathBuf)]) -> anyhow::R
 
 /// The grid as a Markdown table (so it can be pasted into docs/results/ as it is).
 fn render(report: &GridReport) -> String {
-    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    let pct = |v: f64| {
+        if v.is_finite() {
+            format!("{:.1}%", 100.0 * v)
+        } else {
+            "–".to_owned()
+        }
+    };
     let mut out = format!(
         "{} · seeds {:?} · {} learner steps (lockstep) · per seed {} episodes on the world, {} on each variant\n\n",
         report.world, report.seeds, report.learner_steps, report.episodes, report.variant_episodes
     );
-    out += "| world | reach | success, mean over seeds | 95% CI of the mean | per seed | vs in-distribution | hazard entries | cost ρ |\n";
-    out += "|---|---|---|---|---|---|---|---|\n";
+    out += "| world | reach | seeds | success, mean over seeds | 95% CI of the mean | per seed | vs in-distribution | hazard entries | cost ρ |\n";
+    out += "|---|---|---|---|---|---|---|---|---|\n";
     for row in &report.rows {
         out += &format!(
-            "| {} | {}{} | {} | {}–{} | {} | {:.2} | {} | {:.3} |\n",
+            "| {} | {}{} | {}/{} | {} | {}–{} | {} | {:.2} | {} | {:.3} |\n",
             row.name,
             row.reach,
             if row.held_out { " (held out)" } else { "" },
+            row.seeds.len(),
+            report.seeds.len(),
             pct(row.success.mean),
             pct(row.success.ci95[0].max(0.0)),
             pct(row.success.ci95[1].min(1.0)),
@@ -378,7 +469,7 @@ fn render(report: &GridReport) -> String {
     }
     let p = &report.practice_success;
     out += &format!(
-        "\npractice success (second half of each demo's practice episodes): {} mean, per seed {}\n",
+        "\npractice success (second half of each demo's planned practice episodes): {} mean, per seed {}\n",
         pct(p.mean),
         p.values
             .iter()
@@ -403,5 +494,10 @@ mod tests {
         assert_eq!(s.range, [0.8, 1.0]);
         let one = OverSeeds::new(vec![0.5]);
         assert_eq!(one.ci95, [0.5, 0.5]);
+        // A ratio to a success of 0 is no number: left out, and counted.
+        let some = OverSeeds::new(vec![0.5, f64::NAN, 0.7]);
+        assert_eq!((some.values.len(), some.undefined), (2, 1));
+        assert!((some.mean - 0.6).abs() < 1e-12);
+        assert!(OverSeeds::new(vec![]).mean.is_nan());
     }
 }

@@ -112,8 +112,12 @@ pub struct PlanningConfig {
     /// The familiarity test's quantile: a state farther from the recorded exploration than
     /// this fraction of held-out recorded frames is one the model does not know, and the
     /// agent backs off there instead of planning ([`Familiarity`]); 0: off.
-    #[serde(default)]
+    #[serde(default = "default_unsure_quantile")]
     pub unsure_quantile: f64,
+}
+
+fn default_unsure_quantile() -> f64 {
+    Familiarity::DEFAULT_QUANTILE
 }
 
 impl Default for PlanningConfig {

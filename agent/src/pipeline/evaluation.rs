@@ -151,7 +151,7 @@ pub fn run_eval_table(
     let guardrail = cost_models.guardrail.as_ref();
     let cost = settings.cost.clone();
     let routing = graphs.routing();
-    let learned = |critic, guardrail, routed: bool| {
+    let learned = |critic, guardrail, routed: bool, safe: bool| {
         EvalPolicy::Learned(LearnedPolicy {
             model,
             planner: settings.planner.clone(),
@@ -162,17 +162,15 @@ pub fn run_eval_table(
             // The pose readout stands in for the critic (push), so the no-critic row goes without.
             pose_readout: cost_models.pose_readout.as_ref().filter(|_| routed),
             pose_dynamics: cost_models.pose_dynamics.as_ref().filter(|_| routed),
-            // Without the guardrail, without the familiarity test: the row without safety.
-            familiarity: cost_models
-                .familiarity
-                .as_ref()
-                .filter(|_| guardrail.is_some()),
+            // The row without the guardrail goes without the familiarity test too: no safety.
+            familiarity: cost_models.familiarity.as_ref().filter(|_| safe),
         })
     };
-    let mut jobs: Vec<(&str, EvalPolicy<'_>)> = vec![("learned", learned(critic, guardrail, true))];
+    let mut jobs: Vec<(&str, EvalPolicy<'_>)> =
+        vec![("learned", learned(critic, guardrail, true, true))];
     if settings.baselines {
-        jobs.push(("no_critic", learned(None, guardrail, false)));
-        jobs.push(("no_guardrail", learned(critic, None, true)));
+        jobs.push(("no_critic", learned(None, guardrail, false, true)));
+        jobs.push(("no_guardrail", learned(critic, None, true, false)));
         jobs.push(("random", EvalPolicy::Random));
         jobs.push(("oracle", EvalPolicy::Oracle(oracle_planner(spec))));
     }

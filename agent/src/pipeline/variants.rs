@@ -1,6 +1,7 @@
 //! The variant table: one checkpoint's learned planner on its own world and on variants of
-//! it (`sim::VariantSetSpec`), on the same seeded episodes, with the cost models fitted on the
-//! world it learned in. Nothing is refitted on a variant: the table measures what transfers.
+//! it (`sim::VariantSetSpec`), on episodes of the same seeds (so the same starts and goals,
+//! unless a variant's hazards cover them), with the cost models fitted on the world it learned
+//! in. Nothing is refitted on a variant: the table measures what transfers.
 
 use std::sync::Arc;
 

@@ -50,7 +50,7 @@ impl Familiarity {
             };
             pool.extend(episode.chunks_exact(dim.max(1)));
         }
-        if dim == 0 || kept.len() < 16 || held.len() < 16 {
+        if dim == 0 || reference == 0 || calibration == 0 || kept.len() < 16 || held.len() < 16 {
             return None;
         }
         let strided = |pool: &[&[f32]], n: usize| -> Vec<f32> {

@@ -98,9 +98,9 @@ pub struct GoalMarkerSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RandomisationSpec {
-    /// Offset a body's start position by a uniform amount per axis.
+    /// Offset a body's start position (a hazard's centre) by a uniform amount per axis.
     Position {
-        /// Body name.
+        /// Body name (a body, a wall, the agent or a hazard).
         body: String,
         /// Range of the x offset in metres.
         x: [f32; 2],
@@ -114,9 +114,9 @@ pub enum RandomisationSpec {
         /// Range in degrees.
         range_deg: [f32; 2],
     },
-    /// Scale a body uniformly (shapes and offsets).
+    /// Scale a body uniformly (shapes and offsets; a hazard's half extents about its centre).
     Scale {
-        /// Body name.
+        /// Body name (a body, the agent or a hazard).
         body: String,
         /// Range of the factor, each > 0.
         range: [f32; 2],

@@ -172,11 +172,21 @@ impl VariantSpec {
         index: usize,
         origin: &str,
     ) -> Result<WorldSpec, SpecError> {
-        let mut value = serde_json::to_value(base).map_err(|err| {
+        // Through text, so that numbers read as the file wrote them (0.32, not the f32's
+        // 0.3199999928) and a `test` of a number can match.
+        let text = serde_json::to_string(base).map_err(|err| {
             SpecError::new(
                 SpecErrorKind::Io,
                 "$",
                 format!("cannot serialise the base world: {err}"),
+            )
+            .with_origin(origin)
+        })?;
+        let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+            SpecError::new(
+                SpecErrorKind::Io,
+                "$",
+                format!("cannot read the base world back: {err}"),
             )
             .with_origin(origin)
         })?;
