@@ -80,28 +80,7 @@ pub fn load_variants(
             Path::new(arg).display().to_string(),
         )
     };
-    let worlds = set.worlds(world, &origin)?;
-    let mut picked = Vec::new();
-    if only.is_empty() {
-        picked = worlds;
-    } else {
-        for (i, name) in only.iter().enumerate() {
-            if only[..i].contains(name) {
-                bail!("--only names the variant `{name}` twice");
-            }
-            match worlds.iter().find(|(v, _)| &v.name == name) {
-                Some(found) => picked.push(found.clone()),
-                None => bail!(
-                    "{origin} has no variant `{name}`; its variants: {}",
-                    worlds
-                        .iter()
-                        .map(|(v, _)| v.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-    }
+    let picked = set.worlds_named(world, &origin, only)?;
     Ok(picked
         .into_iter()
         .map(|(variant, spec)| (variant, Arc::new(spec)))

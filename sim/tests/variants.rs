@@ -173,3 +173,41 @@ fn a_test_of_a_number_matches_the_number_the_file_wrote() {
     let door = worlds[0].1.walls[4].door.as_ref().expect("door");
     assert_eq!(door.width, 0.5);
 }
+
+#[test]
+fn only_the_variants_asked_for_are_applied_and_errors_keep_the_files_indices() {
+    let base = load("two_rooms");
+    let text = r#"{ "base": "two_rooms", "variants": [
+        { "name": "broken", "patch": [ { "op": "replace", "path": "/nothing/here", "value": 1 } ] },
+        { "name": "wide", "patch": [ { "op": "replace", "path": "/walls/4/door/width", "value": 0.5 } ] },
+        { "name": "also_broken", "patch": [ { "op": "remove", "path": "/walls/99" } ] } ] }"#;
+    let set = VariantSetSpec::from_json_str(text, "v.json").expect("parses");
+    let wide = set
+        .worlds_named(&base, "v.json", &["wide".to_owned()])
+        .expect("the broken ones are not asked for");
+    assert_eq!(wide.len(), 1);
+    let err = set
+        .worlds_named(
+            &base,
+            "v.json",
+            &["wide".to_owned(), "also_broken".to_owned()],
+        )
+        .expect_err("asked for");
+    assert!(
+        err.location.starts_with("$.variants[2]"),
+        "{}",
+        err.location
+    );
+    let twice = set
+        .worlds_named(&base, "v.json", &["wide".to_owned(), "wide".to_owned()])
+        .expect_err("twice");
+    assert!(twice.message.contains("twice"), "{}", twice.message);
+    let unknown = set
+        .worlds_named(&base, "v.json", &["nope".to_owned()])
+        .expect_err("unknown");
+    assert!(
+        unknown.message.contains("broken, wide, also_broken"),
+        "{}",
+        unknown.message
+    );
+}

@@ -144,22 +144,80 @@ impl VariantSetSpec {
         base: &WorldSpec,
         origin: &str,
     ) -> Result<Vec<(VariantSpec, WorldSpec)>, SpecError> {
-        if base.name != self.base {
-            return Err(SpecError::new(
-                SpecErrorKind::BadReference,
-                "$.base",
-                format!(
-                    "these variants change the world `{}`, not `{}`; pass --world {} or another variant file",
-                    self.base, base.name, self.base
-                ),
-            )
-            .with_origin(origin));
-        }
+        self.check_base(base, origin)?;
         self.variants
             .iter()
             .enumerate()
             .map(|(i, variant)| Ok((variant.clone(), variant.apply(base, i, origin)?)))
             .collect()
+    }
+
+    /// [`worlds`](Self::worlds), of the variants called `names` only, in that order (all of
+    /// them when `names` is empty); a variant that does not fit `base` stands in the way only
+    /// when it is asked for.
+    pub fn worlds_named(
+        &self,
+        base: &WorldSpec,
+        origin: &str,
+        names: &[String],
+    ) -> Result<Vec<(VariantSpec, WorldSpec)>, SpecError> {
+        if names.is_empty() {
+            return self.worlds(base, origin);
+        }
+        let mut picked = Self {
+            variants: Vec::new(),
+            ..self.clone()
+        };
+        let mut indices = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let found = self.variants.iter().position(|v| &v.name == name);
+            let Some(index) = found.filter(|_| !names[..i].contains(name)) else {
+                let message = if found.is_some() {
+                    format!("the variant `{name}` is asked for twice")
+                } else {
+                    format!(
+                        "no variant `{name}`; the variants: {}",
+                        self.variants
+                            .iter()
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                return Err(
+                    SpecError::new(SpecErrorKind::BadReference, "$.variants", message)
+                        .with_origin(origin),
+                );
+            };
+            picked.variants.push(self.variants[index].clone());
+            indices.push(index);
+        }
+        // Patched with their places in the whole file, so errors give the file's indices.
+        self.check_base(base, origin)?;
+        picked
+            .variants
+            .iter()
+            .zip(indices)
+            .map(|(variant, i)| Ok((variant.clone(), variant.apply(base, i, origin)?)))
+            .collect()
+    }
+}
+
+impl VariantSetSpec {
+    /// An error unless `base` is the world these variants change.
+    fn check_base(&self, base: &WorldSpec, origin: &str) -> Result<(), SpecError> {
+        if base.name == self.base {
+            return Ok(());
+        }
+        Err(SpecError::new(
+            SpecErrorKind::BadReference,
+            "$.base",
+            format!(
+                "these variants change the world `{}`, not `{}`; pass --world {} or another variant file",
+                self.base, base.name, self.base
+            ),
+        )
+        .with_origin(origin))
     }
 }
 
