@@ -211,3 +211,21 @@ fn only_the_variants_asked_for_are_applied_and_errors_keep_the_files_indices() {
         unknown.message
     );
 }
+
+#[test]
+fn the_world_families_load_step_and_vary_per_episode() {
+    let folder = world_path("reach")
+        .parent()
+        .expect("worlds folder")
+        .join("families");
+    for name in ["reach", "two_rooms", "push"] {
+        let path = folder.join(format!("{name}_family.json"));
+        let spec = Arc::new(sim::WorldSpec::from_json_file(&path).expect("family loads"));
+        assert!(!spec.randomisation.is_empty(), "{name}: no randomisation");
+        let [a, b] = [1, 2].map(|seed| EpisodeParams::sample(&spec, seed).expect("sample"));
+        assert_ne!(a.light, b.light, "{name}: the light never changes");
+        let mut env = Env::new(Arc::clone(&spec));
+        env.reset(3).expect("reset");
+        env.step(&sim::Action([0.3, 0.3])).expect("step");
+    }
+}
