@@ -61,6 +61,12 @@ pub struct LearnedPolicy<'a> {
     pub familiarity: Option<&'a Familiarity>,
 }
 
+/// Unfamiliar decisions after which, when they are also [`HALT_UNSURE_SHARE`] of the
+/// episode's, the agent stands still for the rest of the episode.
+pub const HALT_UNSURE_DECISIONS: u32 = 5;
+/// See [`HALT_UNSURE_DECISIONS`].
+pub const HALT_UNSURE_SHARE: f64 = 0.25;
+
 /// A state farther than this many of the route's longest hops from every recorded frame of
 /// the goal's graph is off the route: the planner falls back to the critic's estimate.
 pub const ROUTE_LOST_HOPS: f32 = 3.0;
@@ -76,6 +82,9 @@ pub struct EpisodePlanner<'a> {
     object_radius: f32,
     /// The first actions of the plans taken so far (not the backing off), newest last.
     taken: Vec<Vec<f32>>,
+    /// Decisions so far, and of them those in unfamiliar states.
+    decisions: u32,
+    unsure: u32,
 }
 
 impl<'a> EpisodePlanner<'a> {
@@ -111,6 +120,8 @@ impl<'a> EpisodePlanner<'a> {
             goal,
             route,
             taken: Vec::new(),
+            decisions: 0,
+            unsure: 0,
         })
     }
 
@@ -145,24 +156,31 @@ impl<'a> EpisodePlanner<'a> {
     /// In a state the familiarity test flags (`stats.unsure`), nothing is planned: the agent
     /// retraces its last planned action backwards (undoing one more at each further flagged
     /// step), or stands still when it has taken none, since the model's imagination and its
-    /// guardrail cannot be trusted there.
+    /// guardrail cannot be trusted there. Once [`HALT_UNSURE_DECISIONS`] decisions, and at
+    /// least [`HALT_UNSURE_SHARE`] of the episode's, were in such states, the world itself is
+    /// unlike what the model knows: the agent stands still for the rest of the episode.
     pub fn decide(
         &mut self,
         latent: Tensor<2>,
         watch: &mut dyn FnMut(&ActionSequences, &[f32]),
     ) -> Plan {
-        if let Some(familiarity) = self.policy.familiarity
-            && familiarity.is_unfamiliar(
+        self.decisions += 1;
+        let halted = self.unsure >= HALT_UNSURE_DECISIONS
+            && f64::from(self.unsure) >= HALT_UNSURE_SHARE * f64::from(self.decisions);
+        let unfamiliar = self.policy.familiarity.is_some_and(|familiarity| {
+            familiarity.is_unfamiliar(
                 &latent
                     .clone()
                     .into_data()
                     .try_to_vec::<f32>()
                     .unwrap_or_default(),
             )
-        {
+        });
+        if halted || unfamiliar {
+            self.unsure += 1;
             let config = self.planner.config();
             let mut actions = vec![0.0; config.horizon * config.action_dim];
-            if let Some(last) = self.taken.pop() {
+            if let Some(last) = self.taken.pop().filter(|_| !halted) {
                 for (a, b) in actions.iter_mut().zip(&last) {
                     *a = -b;
                 }
