@@ -59,27 +59,49 @@ impl SpecError {
     }
 }
 
+/// A file's text and its name for errors; `what` ("the world file") and `hint` (where to look)
+/// go into the error when it cannot be read.
+pub(super) fn read_file(
+    path: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<(String, String), SpecError> {
+    let origin = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, origin)),
+        Err(err) => Err(SpecError::new(
+            SpecErrorKind::Io,
+            "file",
+            format!("cannot read {what}: {err} ({hint})"),
+        )
+        .with_origin(&origin)),
+    }
+}
+
+/// JSON text as a `T`, every error a [`SpecError`] naming `origin` and the JSON path.
+pub(super) fn parse<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+) -> Result<T, SpecError> {
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|err| parse_error(&err, text).with_origin(origin))
+}
+
 impl WorldSpec {
     /// Reads, parses and validates a world file.
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self, SpecError> {
-        let path = path.as_ref();
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            SpecError::new(
-                SpecErrorKind::Io,
-                "file",
-                format!("cannot read the world file: {err} (check the path; `kennel worlds list` shows the shipped worlds)"),
-            )
-            .with_origin(&origin)
-        })?;
+        let (text, origin) = read_file(
+            path.as_ref(),
+            "the world file",
+            "check the path; `kennel worlds list` shows the shipped worlds",
+        )?;
         Self::from_json_str(&text, &origin)
     }
 
     /// Parses and validates world-file text; `origin` names it in errors.
     pub fn from_json_str(text: &str, origin: &str) -> Result<Self, SpecError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let spec: WorldSpec = serde_path_to_error::deserialize(deserializer)
-            .map_err(|err| parse_error(&err, text).with_origin(origin))?;
+        let spec: WorldSpec = parse(text, origin)?;
         spec.validate().map_err(|err| err.with_origin(origin))?;
         Ok(spec)
     }
@@ -93,7 +115,7 @@ impl WorldSpec {
 
 /// One error of `serde_json` (through `serde_path_to_error`) as a [`SpecError`]; `text` is the
 /// whole file, read again only to tell bad JSON from good JSON of the wrong shape.
-pub(super) fn parse_error(
+fn parse_error(
     err: &serde_path_to_error::Error<serde_json::Error>,
     text: &str,
 ) -> SpecError {

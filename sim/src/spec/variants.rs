@@ -15,7 +15,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::load::parse_error;
+use super::load::{parse, read_file};
 use super::{SpecError, SpecErrorKind, WorldSpec};
 
 /// Where a variant lies relative to the family of worlds the agent trains on.
@@ -80,24 +80,17 @@ impl VariantSetSpec {
     /// Reads and parses a variant file (the variants are checked against a base world by
     /// [`VariantSetSpec::worlds`]).
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self, SpecError> {
-        let path = path.as_ref();
-        let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            SpecError::new(
-                SpecErrorKind::Io,
-                "file",
-                format!("cannot read the variant file: {err} (shipped variant files are in worlds/variants/)"),
-            )
-            .with_origin(&origin)
-        })?;
+        let (text, origin) = read_file(
+            path.as_ref(),
+            "the variant file",
+            "shipped variant files are in worlds/variants/",
+        )?;
         Self::from_json_str(&text, &origin)
     }
 
     /// Parses variant-file text; `origin` names it in errors.
     pub fn from_json_str(text: &str, origin: &str) -> Result<Self, SpecError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let set: VariantSetSpec = serde_path_to_error::deserialize(deserializer)
-            .map_err(|err| parse_error(&err, text).with_origin(origin))?;
+        let set: VariantSetSpec = parse(text, origin)?;
         let mut seen = std::collections::HashSet::new();
         for (i, variant) in set.variants.iter().enumerate() {
             let at = format!("$.variants[{i}].name");
