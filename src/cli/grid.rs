@@ -443,25 +443,38 @@ fn render(report: &GridReport) -> String {
         "{} · seeds {:?} · {} learner steps (lockstep) · per seed {} episodes on the world, {} on each variant\n\n",
         report.world, report.seeds, report.learner_steps, report.episodes, report.variant_episodes
     );
-    out += "| world | reach | seeds | success, mean over seeds | 95% CI of the mean | per seed | vs in-distribution | hazard entries | cost ρ |\n";
-    out += "|---|---|---|---|---|---|---|---|---|\n";
+    out += "| world | reach | seeds | success, mean over seeds | 95% CI of the mean (t) | per seed | all episodes (Wilson 95%) | vs in-distribution | hazard entries | cost ρ |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|\n";
     for row in &report.rows {
+        let [lo, hi] = agent::eval::wilson_interval(row.successes as usize, row.episodes as usize);
+        let mean_ci = if row.success.values.len() > 1 {
+            format!(
+                "{}–{}",
+                pct(row.success.ci95[0].max(0.0)),
+                pct(row.success.ci95[1].min(1.0))
+            )
+        } else {
+            "– (one seed)".to_owned()
+        };
         out += &format!(
-            "| {} | {}{} | {}/{} | {} | {}–{} | {} | {:.2} | {} | {:.3} |\n",
+            "| {} | {}{} | {}/{} | {} | {} | {} | {}/{} ({}–{}) | {:.2} | {} | {:.3} |\n",
             row.name,
             row.reach,
             if row.held_out { " (held out)" } else { "" },
             row.seeds.len(),
             report.seeds.len(),
             pct(row.success.mean),
-            pct(row.success.ci95[0].max(0.0)),
-            pct(row.success.ci95[1].min(1.0)),
+            mean_ci,
             row.success
                 .values
                 .iter()
                 .map(|v| pct(*v))
                 .collect::<Vec<_>>()
                 .join(", "),
+            row.successes,
+            row.episodes,
+            pct(lo),
+            pct(hi),
             row.relative_success.mean,
             row.hazard_entries,
             row.cost_spearman.mean,
