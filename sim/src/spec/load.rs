@@ -115,10 +115,7 @@ impl WorldSpec {
 
 /// One error of `serde_json` (through `serde_path_to_error`) as a [`SpecError`]; `text` is the
 /// whole file, read again only to tell bad JSON from good JSON of the wrong shape.
-fn parse_error(
-    err: &serde_path_to_error::Error<serde_json::Error>,
-    text: &str,
-) -> SpecError {
+fn parse_error(err: &serde_path_to_error::Error<serde_json::Error>, text: &str) -> SpecError {
     use serde_json::error::Category;
     let inner = err.inner();
     // serde_json appends " at line L column C"; the location says it.
