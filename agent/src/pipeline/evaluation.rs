@@ -84,11 +84,7 @@ impl EvalTable {
                 "{:<13} {:>7.1}% {:>15} {:>7} {:>8} {:>17} {:>7}\n",
                 name,
                 100.0 * r.success_rate,
-                format!(
-                    "[{:.1}, {:.1}]",
-                    100.0 * r.success_ci95[0],
-                    100.0 * r.success_ci95[1]
-                ),
+                interval_cell(r),
                 if r.mean_steps_to_success.is_finite() {
                     format!("{:.1}", r.mean_steps_to_success)
                 } else {
@@ -106,6 +102,15 @@ impl EvalTable {
         }
         out
     }
+}
+
+/// A row's 95% interval of success as a table cell, in percent: `[lo, hi]`.
+pub(crate) fn interval_cell(r: &EvalReport) -> String {
+    format!(
+        "[{:.1}, {:.1}]",
+        100.0 * r.success_ci95[0],
+        100.0 * r.success_ci95[1]
+    )
 }
 
 /// The `learned` row's policy: `model` with `cost_models`' critic, guardrail and (push) pose

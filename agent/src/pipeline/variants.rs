@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::Serialize;
 use sim::WorldSpec;
 
-use super::evaluation::{RowJob, run_rows};
+use super::evaluation::{RowJob, interval_cell, run_rows};
 use super::{
     EvalProgress, EvalSettings, PipelineError, PlannerGraph, learned_policy, oracle_planner,
 };
@@ -160,11 +160,7 @@ impl VariantTable {
                     row.reach.clone()
                 },
                 100.0 * r.success_rate,
-                format!(
-                    "[{:.1}, {:.1}]",
-                    100.0 * r.success_ci95[0],
-                    100.0 * r.success_ci95[1]
-                ),
+                interval_cell(r),
                 if row.relative_success.is_finite() {
                     format!("{:.2}", row.relative_success)
                 } else {
