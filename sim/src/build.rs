@@ -142,6 +142,11 @@ impl Builder<'_> {
     ) -> RigidBodyHandle {
         let handle = self.physics.bodies.insert(body);
         let colour = shifted_colour(material.colour, variation.colour_shift);
+        let material = &MaterialSpec {
+            friction: material.friction * variation.friction_scale,
+            density: material.density * variation.mass_scale,
+            ..material.clone()
+        };
         for placed in shapes {
             let layer = match placed.shape {
                 ShapeSpec::Plane { .. } => Layer::Ground,

@@ -41,6 +41,10 @@ pub struct BodyVariation {
     pub scale: f32,
     /// Added to its colour channels (then clamped to `[0, 1]`).
     pub colour_shift: [f32; 3],
+    /// Factor of its friction coefficient.
+    pub friction_scale: f32,
+    /// Factor of its density (and so of its mass).
+    pub mass_scale: f32,
 }
 
 impl Default for BodyVariation {
@@ -50,6 +54,8 @@ impl Default for BodyVariation {
             yaw: 0.0,
             scale: 1.0,
             colour_shift: [0.0; 3],
+            friction_scale: 1.0,
+            mass_scale: 1.0,
         }
     }
 }
@@ -174,6 +180,10 @@ impl EpisodeParams {
                     if let Some(i) = spec.walls.iter().position(|w| &w.name == wall) {
                         door_widths[i] = Some(width);
                     }
+                }
+                RandomisationSpec::Material { friction, mass, .. } => {
+                    variation.friction_scale = uniform(&mut rng, *friction);
+                    variation.mass_scale = uniform(&mut rng, *mass);
                 }
                 RandomisationSpec::Light { ambient, diffuse } => {
                     light = [uniform(&mut rng, *ambient), uniform(&mut rng, *diffuse)];

@@ -190,6 +190,23 @@ impl World {
             .map(|(_, handle)| planar_pose(&self.physics.bodies[*handle]))
     }
 
+    /// The mass (kg) and the first collider's friction coefficient of a tracked body or the
+    /// agent, by name, as this episode built them (after any `material` randomisation).
+    pub fn body_physics(&self, name: &str) -> Option<(f32, f32)> {
+        let handle = if name == self.spec.agent.name {
+            self.agent
+        } else {
+            self.tracked.iter().find(|(n, _)| n == name)?.1
+        };
+        let body = &self.physics.bodies[handle];
+        let friction = self
+            .physics
+            .colliders
+            .get(*body.colliders().first()?)?
+            .friction();
+        Some((body.mass(), friction))
+    }
+
     /// Whether the agent's footprint overlaps a hazard zone.
     pub fn in_hazard(&self) -> bool {
         let p = self.agent_position();

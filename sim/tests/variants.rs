@@ -229,3 +229,61 @@ fn the_world_families_load_step_and_vary_per_episode() {
         env.step(&sim::Action([0.3, 0.3])).expect("step");
     }
 }
+
+#[test]
+fn material_randomisation_changes_mass_and_friction_not_the_picture() {
+    let base = load("push");
+    let mut heavy = (*base).clone();
+    heavy.randomisation = vec![sim::RandomisationSpec::Material {
+        body: "tblock".into(),
+        friction: [0.5, 0.5],
+        mass: [3.0, 3.0],
+    }];
+    heavy.validate().expect("valid");
+    let (mut plain, mut changed) = (Env::new(base), Env::new(Arc::new(heavy.clone())));
+    let (seen, _) = plain.reset(4).expect("reset");
+    let (seen_heavy, _) = changed.reset(4).expect("reset");
+    let physics = |env: &Env| {
+        env.world()
+            .and_then(|w| w.body_physics("tblock"))
+            .expect("tblock")
+    };
+    let ((mass, friction), (heavy_mass, heavy_friction)) = (physics(&plain), physics(&changed));
+    assert!(
+        (heavy_mass / mass - 3.0).abs() < 1e-3,
+        "{mass} -> {heavy_mass}"
+    );
+    assert!(
+        (heavy_friction / friction - 0.5).abs() < 1e-4,
+        "{friction} -> {heavy_friction}"
+    );
+    assert!(seen.rgb == seen_heavy.rgb, "the picture changed");
+
+    // A hazard has no physics; a factor must be positive.
+    let mut bad = heavy.clone();
+    bad.hazards.push(sim::HazardSpec {
+        name: "pit".into(),
+        region: sim::RegionSpec {
+            min: [-0.1, -0.1],
+            max: [0.1, 0.1],
+        },
+        colour: [0.8, 0.2, 0.1],
+    });
+    bad.randomisation = vec![sim::RandomisationSpec::Material {
+        body: "pit".into(),
+        friction: [1.0, 1.0],
+        mass: [1.0, 2.0],
+    }];
+    let err = bad.validate().expect_err("a hazard has no physics");
+    assert_eq!(err.location, "$.randomisation[0].body", "{err}");
+    assert!(err.message.contains("without physics"), "{err}");
+    let mut bad = heavy;
+    bad.randomisation = vec![sim::RandomisationSpec::Material {
+        body: "tblock".into(),
+        friction: [0.0, 1.0],
+        mass: [1.0, 1.0],
+    }];
+    let err = bad.validate().expect_err("zero friction factor");
+    assert_eq!(err.kind, SpecErrorKind::OutOfRange, "{err}");
+    assert_eq!(err.location, "$.randomisation[0].friction[0]", "{err}");
+}

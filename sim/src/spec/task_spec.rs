@@ -135,6 +135,18 @@ pub enum RandomisationSpec {
         /// Range of the width in metres, each > 0 and smaller than the wall.
         range: [f32; 2],
     },
+    /// Scale a body's friction and mass (its density) by factors drawn uniformly in ranges:
+    /// physics that differs between episodes where the picture does not.
+    Material {
+        /// Body name (a body, a wall or the agent; hazards have no physics).
+        body: String,
+        /// Range of the friction factor, each > 0 (default `[1, 1]`: unchanged).
+        #[serde(default = "unit_range")]
+        friction: [f32; 2],
+        /// Range of the mass (density) factor, each > 0 (default `[1, 1]`: unchanged).
+        #[serde(default = "unit_range")]
+        mass: [f32; 2],
+    },
     /// Draw the light's ambient and diffuse intensities uniformly in ranges (`light`'s own
     /// values otherwise).
     Light {
@@ -155,11 +167,16 @@ impl RandomisationSpec {
             RandomisationSpec::Position { body, .. }
             | RandomisationSpec::Yaw { body, .. }
             | RandomisationSpec::Scale { body, .. }
-            | RandomisationSpec::Colour { body, .. } => Some(body),
+            | RandomisationSpec::Colour { body, .. }
+            | RandomisationSpec::Material { body, .. } => Some(body),
             RandomisationSpec::DoorWidth { wall, .. } => Some(wall),
             RandomisationSpec::Light { .. } => None,
         }
     }
+}
+
+fn unit_range() -> [f32; 2] {
+    [1.0, 1.0]
 }
 
 /// A floor rectangle the agent must not enter; drawn as a coloured patch.

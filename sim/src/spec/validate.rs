@@ -334,6 +334,44 @@ impl WorldSpec {
                         ));
                     }
                 }
+                RandomisationSpec::Material {
+                    body,
+                    friction,
+                    mass,
+                } => {
+                    if hazard {
+                        return Err(out_of_range(
+                            format!("{at}.body"),
+                            format!(
+                                "`{body}` is a hazard, a patch on the floor without physics: give the friction and mass to a body, a wall or the agent"
+                            ),
+                        ));
+                    }
+                    for (field, range, what) in [
+                        ("friction", friction, "friction factor"),
+                        ("mass", mass, "mass factor"),
+                    ] {
+                        ordered_range(
+                            &format!("{at}.{field}"),
+                            *range,
+                            &format!("the {what} range"),
+                        )?;
+                        positive(
+                            &format!("{at}.{field}[0]"),
+                            range[0],
+                            &format!("the smallest {what}"),
+                        )?;
+                        if range[1] > MAX_SCALE {
+                            return Err(out_of_range(
+                                format!("{at}.{field}[1]"),
+                                format!(
+                                    "the largest {what} must be at most {MAX_SCALE}, got {}",
+                                    range[1]
+                                ),
+                            ));
+                        }
+                    }
+                }
                 RandomisationSpec::Light { ambient, diffuse } => {
                     ordered_range(&format!("{at}.ambient"), *ambient, "the ambient range")?;
                     ordered_range(&format!("{at}.diffuse"), *diffuse, "the diffuse range")?;
