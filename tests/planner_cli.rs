@@ -7,11 +7,13 @@ mod common;
 
 use common::{assert_ok, kennel, stderr, stdout};
 
-const FAST: [&str; 8] = [
+const FAST: [&str; 10] = [
     "--fit-episodes",
     "3",
     "--predictor-fit-steps",
     "30",
+    "--practice-predictor-fit-steps",
+    "10",
     "--diagnostic-episodes",
     "2",
     "--samples",
@@ -384,7 +386,7 @@ fn a_seed_grid_evaluates_every_seed_on_the_variants_and_resumes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let demo_args = "--explore-fraction 0.5 --eval-episodes 1 --envs 4 --critic-steps 200 \
         --practice-critic-steps 200 --fit-episodes 3 --predictor-fit-steps 30 \
-        --diagnostic-episodes 2 --samples 16";
+        --practice-predictor-fit-steps 10 --diagnostic-episodes 2 --samples 16";
     let grid = [
         "grid",
         "--world",

@@ -15,9 +15,9 @@ use sim::{Action, Env, SeedSequence, SimError, World, WorldSpec};
 use crate::model::{JepaModel, frames_to_tensor, proprio_to_tensor};
 use crate::plan::LandmarkRoute;
 use crate::plan::{
-    ActionSequences, Critic, Familiarity, GoalCost, GoalCostConfig, HazardClassifier,
+    ActionSequences, Critic, Familiarity, GoalCost, GoalCostConfig, HazardClassifier, HazardSight,
     LandmarkGraph, Plan, PlanStats, Planner, PlannerConfig, PoseDynamics, PoseReadout, ReplayGraph,
-    decide_watching, encode_frames,
+    SightView, decide_watching, encode_frames,
 };
 use crate::probe::spearman;
 
@@ -59,6 +59,8 @@ pub struct LearnedPolicy<'a> {
     /// (`None`: trust every state). In a state it does not know, the agent does not plan: it
     /// backs off the way it came ([`EpisodePlanner::decide`]).
     pub familiarity: Option<&'a Familiarity>,
+    /// The guardrail that looks at the current frame (`None`: the latent guardrail alone).
+    pub sight: Option<&'a HazardSight>,
 }
 
 /// Unfamiliar decisions after which, when they are also [`HALT_UNSURE_SHARE`] of the
@@ -66,6 +68,9 @@ pub struct LearnedPolicy<'a> {
 pub const HALT_UNSURE_DECISIONS: u32 = 5;
 /// See [`HALT_UNSURE_DECISIONS`].
 pub const HALT_UNSURE_SHARE: f64 = 0.25;
+/// With the hazard sight, the share of its speed the agent plans on with in a state the
+/// familiarity test flags.
+pub const UNSURE_SPEED: f32 = 0.5;
 
 /// A state farther than this many of the route's longest hops from every recorded frame of
 /// the goal's graph is off the route: the planner falls back to the critic's estimate.
@@ -85,6 +90,8 @@ pub struct EpisodePlanner<'a> {
     /// Decisions so far, and of them those in unfamiliar states.
     decisions: u32,
     unsure: u32,
+    /// The last observation, when the policy has a hazard sight.
+    view: Option<View>,
 }
 
 impl<'a> EpisodePlanner<'a> {
@@ -122,6 +129,7 @@ impl<'a> EpisodePlanner<'a> {
             taken: Vec::new(),
             decisions: 0,
             unsure: 0,
+            view: None,
         })
     }
 
@@ -130,13 +138,34 @@ impl<'a> EpisodePlanner<'a> {
         &self.policy
     }
 
-    /// Plans with or without a guardrail from now on.
-    pub fn set_guardrail(&mut self, guardrail: Option<&'a HazardClassifier>) {
+    /// Plans with or without the guardrails (on latents, by sight) from now on.
+    pub fn set_guardrail(
+        &mut self,
+        guardrail: Option<&'a HazardClassifier>,
+        sight: Option<&'a HazardSight>,
+    ) {
         self.policy.guardrail = guardrail;
+        self.policy.sight = sight;
     }
 
-    /// The latent of an observation.
-    pub fn encode(&self, obs: &sim::Observation, device: &Device) -> Tensor<2> {
+    /// The latent of an observation; its frame and proprioception are kept for the hazard
+    /// sight of the next decision.
+    pub fn observe(&mut self, obs: &sim::Observation, device: &Device) -> Tensor<2> {
+        if self.policy.sight.is_some() {
+            let velocity = self.view.as_ref().map_or([0.0; 2], |last| {
+                [
+                    obs.proprio[0] - last.proprio[0],
+                    obs.proprio[1] - last.proprio[1],
+                ]
+            });
+            self.view = Some(View {
+                frame: obs.rgb.rgb.clone(),
+                width: obs.rgb.width as usize,
+                height: obs.rgb.height as usize,
+                proprio: obs.proprio,
+                velocity,
+            });
+        }
         encode_one(self.policy.model, &obs.rgb, obs.proprio, device)
     }
 
@@ -147,6 +176,7 @@ impl<'a> EpisodePlanner<'a> {
             &self.goal,
             self.route.as_ref(),
             self.object_radius,
+            self.view.as_ref(),
             latent,
         )
     }
@@ -159,6 +189,8 @@ impl<'a> EpisodePlanner<'a> {
     /// guardrail cannot be trusted there. Once [`HALT_UNSURE_DECISIONS`] decisions, and at
     /// least [`HALT_UNSURE_SHARE`] of the episode's, were in such states, the world itself is
     /// unlike what the model knows: the agent stands still for the rest of the episode.
+    /// With the hazard sight none of this: the sight judges the frame itself, so the agent
+    /// plans on, at [`UNSURE_SPEED`] of its speed (the decision still counts as unsure).
     pub fn decide(
         &mut self,
         latent: Tensor<2>,
@@ -176,7 +208,11 @@ impl<'a> EpisodePlanner<'a> {
                     .unwrap_or_default(),
             )
         });
-        if halted || unfamiliar {
+        // With the hazard sight, what the agent sees still guards it where the latent is
+        // unlike anything recorded (and colours it never saw count as hazards): it plans on,
+        // at half speed, instead of backing off.
+        let sighted = self.view.is_some() && self.policy.sight.is_some();
+        if (halted || unfamiliar) && !sighted {
             self.unsure += 1;
             let config = self.planner.config();
             let mut actions = vec![0.0; config.horizon * config.action_dim];
@@ -202,9 +238,23 @@ impl<'a> EpisodePlanner<'a> {
             .and_then(|route| route.nearest_hop(latent.clone()))
             .is_some_and(|hops| hops > ROUTE_LOST_HOPS);
         let route = self.route.as_ref().filter(|_| !lost);
-        let mut cost = goal_cost_of(&self.policy, &self.goal, route, self.object_radius, latent);
+        let mut cost = goal_cost_of(
+            &self.policy,
+            &self.goal,
+            route,
+            self.object_radius,
+            self.view.as_ref(),
+            latent,
+        );
         let mut plan = decide_watching(&mut self.planner, &mut cost, watch);
         plan.stats.off_route = lost;
+        if unfamiliar {
+            self.unsure += 1;
+            plan.stats.unsure = true;
+            for a in &mut plan.actions {
+                *a *= UNSURE_SPEED;
+            }
+        }
         let dim = self.planner.config().action_dim;
         self.taken.push(plan.first_action(dim).to_vec());
         plan
@@ -245,6 +295,7 @@ fn goal_cost_of<'b>(
     goal: &Tensor<2>,
     route: Option<&'b LandmarkRoute>,
     object_radius: f32,
+    view: Option<&'b View>,
     latent: Tensor<2>,
 ) -> GoalCost<'b> {
     let p = policy;
@@ -259,6 +310,24 @@ fn goal_cost_of<'b>(
     .with_route(route)
     .with_pose_readout(p.pose_readout, object_radius)
     .with_pose_dynamics(p.pose_dynamics)
+    .with_sight(p.sight.zip(view).map(|(sight, view)| SightView {
+        sight,
+        frame: &view.frame,
+        width: view.width,
+        height: view.height,
+        proprio: view.proprio,
+        velocity: view.velocity,
+    }))
+}
+
+/// The last observed frame and proprioception, for the hazard sight.
+struct View {
+    frame: Vec<u8>,
+    width: usize,
+    height: usize,
+    proprio: [f32; 2],
+    /// The displacement since the observation before (zero at the first).
+    velocity: [f32; 2],
 }
 
 /// What the planner's last-step estimate is routed through.
@@ -667,7 +736,7 @@ fn run_episode(
             }
             (None, Some(learned)) => {
                 let started = Instant::now();
-                let latent = learned.encode(&obs, device);
+                let latent = learned.observe(&obs, device);
                 let examine = ranking.as_ref().is_some_and(|r| (step - 1) % r.every == 0);
                 let mut first: Option<(ActionSequences, Vec<f32>)> = None;
                 let plan = learned.decide(latent.clone(), &mut |candidates, costs| {

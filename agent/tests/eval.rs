@@ -100,6 +100,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
         pose_readout: None,
         pose_dynamics: None,
         familiarity: None,
+        sight: None,
     });
     let seeds = episode_seeds(&[5], 1);
     let played = evaluate(&spec, &policy, &seeds, &device, &mut |_, _| {}).expect("eval");
@@ -177,6 +178,7 @@ fn in_a_state_unlike_its_recorded_exploration_the_planner_stands_still_and_says_
             pose_readout: None,
             pose_dynamics: None,
             familiarity,
+            sight: None,
         })
     };
     let seeds = episode_seeds(&[5], 1);

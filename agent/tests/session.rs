@@ -57,6 +57,8 @@ fn small_session(run_dir: &std::path::Path) -> SessionConfig {
         practice_critic_steps: 20,
         graph: GraphSearch::Straight,
         predictor_fit_steps: 0,
+        // Practice refits the predictor too: a few steps run that path.
+        practice_predictor_fit_steps: 5,
         ..PlanningConfig::default()
     };
     config

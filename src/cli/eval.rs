@@ -116,6 +116,10 @@ pub struct PlannerArgs {
     /// many steps, when the cost models are fitted; 0: the learner's predictor.
     #[arg(long, default_value_t = PlanningConfig::default().predictor_fit_steps)]
     pub predictor_fit_steps: usize,
+    /// Steps of the predictor refit in the closed loop's practice refits (`kennel demo`);
+    /// 0: practice imagines with the learner's predictor.
+    #[arg(long, default_value_t = PlanningConfig::default().practice_predictor_fit_steps)]
+    pub practice_predictor_fit_steps: usize,
     /// Push: steps of the pose dynamics the planner imagines push in; 0: the predictor.
     #[arg(long, default_value_t = PlanningConfig::default().pose_dynamics_steps)]
     pub pose_dynamics_steps: usize,
@@ -123,6 +127,10 @@ pub struct PlannerArgs {
     /// this quantile of held-out recorded frames (the model does not know it); 0: off.
     #[arg(long, default_value_t = PlanningConfig::default().unsure_quantile)]
     pub unsure_quantile: f64,
+    /// Plan without the guardrail that looks at the frame (the hazard sight): the guardrail on
+    /// latents alone.
+    #[arg(long)]
+    pub no_hazard_sight: bool,
 }
 
 /// Parses `--landmark-edge-steps`: a finite number of steps ≥ 0.
@@ -188,8 +196,10 @@ impl PlannerArgs {
             diagnostic_episodes: self.diagnostic_episodes,
             graph,
             predictor_fit_steps: self.predictor_fit_steps,
+            practice_predictor_fit_steps: self.practice_predictor_fit_steps,
             pose_dynamics_steps: self.pose_dynamics_steps,
             unsure_quantile: self.unsure_quantile,
+            hazard_sight: !self.no_hazard_sight,
         }
     }
 }

@@ -211,6 +211,7 @@ pub fn run(args: &RolloutArgs) -> anyhow::Result<()> {
                 pose_readout: loaded.cost_models.pose_readout.as_ref(),
                 pose_dynamics: loaded.cost_models.pose_dynamics.as_ref(),
                 familiarity: loaded.cost_models.familiarity.as_ref(),
+                sight: loaded.cost_models.sight.as_ref(),
             };
             (
                 Box::new(PlannerSource::new(spec.clone(), policy, device.clone())),

@@ -203,7 +203,7 @@ impl EpisodeSource for PlannerSource<'_> {
             let Some(planner) = planner.as_mut() else {
                 return Err(SimError::NotReset);
             };
-            let latent = planner.encode(obs, &self.device);
+            let latent = planner.observe(obs, &self.device);
             let plan = planner.decide(latent, &mut |_, _| {});
             Ok(Action([plan.actions[0], plan.actions[1]]))
         })

@@ -2,6 +2,7 @@
 //! cost weights, how the cost models are fitted, and the oracle's budget. The CLI's flags
 //! take their defaults from [`PlanningConfig::default`] and override them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -9,8 +10,8 @@ use sim::{GoalSpec, WorldSpec};
 
 use super::PipelineError;
 use crate::plan::{
-    CemConfig, CostModels, CostModelsConfig, Familiarity, GoalCostConfig, MppiConfig, PlanMethod,
-    PlannerConfig, PredictorFitConfig,
+    CemConfig, CostModels, CostModelsConfig, Familiarity, GoalCostConfig, HazardSight,
+    HazardSightConfig, MppiConfig, PlanMethod, PlannerConfig, PredictorFitConfig,
 };
 
 /// How the critic learns steps-to-goal.
@@ -107,6 +108,10 @@ pub struct PlanningConfig {
     /// Steps of the predictor refit on the frozen encoder's latents (0: the planner imagines
     /// with the learner's predictor).
     pub predictor_fit_steps: usize,
+    /// Steps of the predictor refit in the closed loop's practice refits (0: practice
+    /// imagines with the learner's predictor; 750 steps changed nothing measurable).
+    #[serde(default = "default_practice_predictor_fit_steps")]
+    pub practice_predictor_fit_steps: usize,
     /// Push: steps of the pose dynamics the planner imagines push in (0: the predictor).
     pub pose_dynamics_steps: usize,
     /// The familiarity test's quantile: a state farther from the recorded exploration than
@@ -114,6 +119,19 @@ pub struct PlanningConfig {
     /// agent backs off there instead of planning ([`Familiarity`]); 0: off.
     #[serde(default = "default_unsure_quantile")]
     pub unsure_quantile: f64,
+    /// Plan with the guardrail that looks at the frame ([`HazardSight`]) besides the one on
+    /// latents: a candidate whose first dead-reckoned steps cross pixels that look like a
+    /// hazard is infeasible.
+    #[serde(default = "default_hazard_sight")]
+    pub hazard_sight: bool,
+}
+
+fn default_hazard_sight() -> bool {
+    true
+}
+
+fn default_practice_predictor_fit_steps() -> usize {
+    PlanningConfig::default().practice_predictor_fit_steps
 }
 
 fn default_unsure_quantile() -> f64 {
@@ -136,8 +154,10 @@ impl Default for PlanningConfig {
             diagnostic_episodes: 400,
             graph: GraphSearch::Replay { episodes: 40 },
             predictor_fit_steps: 3_000,
+            practice_predictor_fit_steps: 0,
             pose_dynamics_steps: 30_000,
             unsure_quantile: Familiarity::DEFAULT_QUANTILE,
+            hazard_sight: true,
         }
     }
 }
@@ -179,6 +199,25 @@ impl PlanningConfig {
             q if q > 0.0 => models.familiarity.take().map(|f| f.with_quantile(q)),
             _ => None,
         };
+    }
+
+    /// Gives `models` this config's hazard sight: fitted on fresh exploration of `spec`
+    /// (seeds from `seed`, apart from the cost models' and the evaluation's), or none.
+    pub fn apply_sight(
+        &self,
+        models: &mut CostModels,
+        spec: &Arc<WorldSpec>,
+        seed: u64,
+    ) -> Result<(), PipelineError> {
+        models.sight = match self.hazard_sight {
+            true => HazardSight::explore_and_fit(
+                spec,
+                seed ^ 0x0005_1947,
+                &HazardSightConfig::default(),
+            )?,
+            false => None,
+        };
+        Ok(())
     }
 
     /// The learned planner for `spec`'s action bounds.
@@ -233,12 +272,7 @@ impl PlanningConfig {
             .critic
             .clone()
             .with_quasimetric(self.critic == CriticKind::Quasimetric);
-        let predictor = (self.predictor_fit_steps > 0).then(|| {
-            PredictorFitConfig::new()
-                .with_steps(self.predictor_fit_steps)
-                .with_rollout_steps(self.horizon)
-                .with_seed(seed)
-        });
+        let predictor = self.predictor_fit(self.predictor_fit_steps, seed);
         let pose_dynamics = config.pose_dynamics.clone().and_then(|fit| {
             (self.pose_dynamics_steps > 0)
                 .then(|| fit.with_steps(self.pose_dynamics_steps).with_seed(seed))
@@ -247,6 +281,17 @@ impl PlanningConfig {
             .with_critic(critic)
             .with_predictor(predictor)
             .with_pose_dynamics(pose_dynamics)
+    }
+
+    /// A predictor refit of `steps` steps on rollouts as long as the planner's horizon;
+    /// `None` when `steps` is 0.
+    pub fn predictor_fit(&self, steps: usize, seed: u64) -> Option<PredictorFitConfig> {
+        (steps > 0).then(|| {
+            PredictorFitConfig::new()
+                .with_steps(steps)
+                .with_rollout_steps(self.horizon)
+                .with_seed(seed)
+        })
     }
 
     /// The replay graph's episodes per goal (0: not used).

@@ -131,6 +131,7 @@ pub fn learned_policy<'a>(
         pose_readout: cost_models.pose_readout.as_ref(),
         pose_dynamics: cost_models.pose_dynamics.as_ref(),
         familiarity: cost_models.familiarity.as_ref(),
+        sight: cost_models.sight.as_ref(),
     })
 }
 
@@ -169,6 +170,7 @@ pub fn run_eval_table(
             pose_dynamics: cost_models.pose_dynamics.as_ref().filter(|_| routed),
             // The row without the guardrail goes without the familiarity test too: no safety.
             familiarity: cost_models.familiarity.as_ref().filter(|_| safe),
+            sight: cost_models.sight.as_ref().filter(|_| safe),
         })
     };
     let mut jobs: Vec<(&str, EvalPolicy<'_>)> =

@@ -82,6 +82,11 @@ impl std::fmt::Display for Notice {
     }
 }
 
+/// Mixed into a seed for the cost models' exploration (the final fit's and the closed loop's
+/// practice fits'): episodes apart from the evaluation's (stream 0) and the diagnostic's
+/// (stream 7).
+pub const EXPLORATION_SEED: u64 = 0x00c0_ffee;
+
 /// The folder of a checkpoint's fitted cost models.
 pub fn cost_models_dir(checkpoint_dir: &Path) -> PathBuf {
     checkpoint_dir.join("cost_models")
@@ -109,12 +114,11 @@ pub fn fit_cost_models(
         episodes,
         done: 0.0,
     });
-    // Seeds apart from evaluation (stream 0) and the diagnostic (stream 7).
     let exploration = LatentEpisodes::explore(
         spec,
         model,
         episodes,
-        seed ^ 0x00c0_ffee,
+        seed ^ EXPLORATION_SEED,
         device,
         &mut |done| progress(FitProgress::Exploring { episodes, done }),
     )?;
@@ -154,6 +158,8 @@ pub fn fit_cost_models(
         }
     }
     config.apply_familiarity(&mut models);
+    config.apply_sight(&mut models, spec, seed)?;
+    notices.extend(sight_notice(&models));
     Ok((models, notices))
 }
 
@@ -242,5 +248,20 @@ pub fn load_or_fit_cost_models(
         ));
     }
     config.apply_familiarity(&mut models);
+    config.apply_sight(&mut models, spec, seed)?;
+    notices.extend(sight_notice(&models));
     Ok((models, CostModelsSource::Loaded, notices))
+}
+
+/// What the hazard sight's fit measured, for the user.
+fn sight_notice(models: &CostModels) -> Option<Notice> {
+    let report = &models.sight.as_ref()?.report;
+    Some(Notice(format!(
+        "fitted the hazard sight on {} footprints ({} in hazards): held-out recall {:.1}%, specificity {:.1}%, dead reckoning off by {:.1} mm a step (median)",
+        report.samples,
+        report.positives,
+        100.0 * report.recall,
+        100.0 * report.specificity,
+        1000.0 * report.motion_error_m
+    )))
 }

@@ -14,7 +14,7 @@ pub use self::evaluation::{
     EvalProgress, EvalSettings, EvalTable, learned_policy, one_thread_pool, run_eval_table,
 };
 pub use self::fit::{
-    CostModelsSource, FitProgress, Notice, cost_models_dir, fit_cost_models,
+    CostModelsSource, EXPLORATION_SEED, FitProgress, Notice, cost_models_dir, fit_cost_models,
     load_or_fit_cost_models,
 };
 pub use self::graphs::PlannerGraph;

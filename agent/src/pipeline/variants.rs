@@ -15,7 +15,7 @@ use super::{
 };
 use crate::eval::{EvalPolicy, EvalReport, cost_diagnostic, episode_seeds};
 use crate::model::JepaModel;
-use crate::plan::{CostModels, LatentEpisodes};
+use crate::plan::{CostModels, HazardSightData, LatentEpisodes, explore_each};
 
 /// One world of a variant table.
 #[derive(Clone, Debug)]
@@ -66,6 +66,11 @@ pub struct FrameCheck {
     /// Frames the familiarity test flags as unlike the recorded exploration (`None` without
     /// one).
     pub unfamiliar: Option<f64>,
+    /// The hazard sight on the same episodes' footprints (each read in another frame of its
+    /// episode): its recall of those in a hazard (`None` without a sight).
+    pub sight_recall: Option<f64>,
+    /// Its specificity on the others.
+    pub sight_specificity: Option<f64>,
 }
 
 /// Exploration episodes [`check_frames`] judges per world.
@@ -111,12 +116,26 @@ pub fn check_frames(
     let unfamiliar = cost_models.familiarity.as_ref().map(|f| {
         latents.iter().filter(|z| f.is_unfamiliar(z)).count() as f64 / latents.len().max(1) as f64
     });
+    let (mut sight_recall, mut sight_specificity) = (None, None);
+    if let Some(sight) = &cost_models.sight {
+        // The same episodes again, their frames kept one episode at a time.
+        let mut footprints = HazardSightData::new(spec, seed);
+        explore_each(spec, episodes, seed, &mut |episode| {
+            footprints.add(&episode);
+        })?;
+        let (recall, specificity) = footprints.judge(sight, false);
+        let (all, inside) = footprints.counts();
+        sight_recall = (inside > 0).then_some(recall);
+        sight_specificity = (all > inside).then_some(specificity);
+    }
     Ok(FrameCheck {
         frames: latents.len(),
         hazard_frames,
         guardrail_recall: recall,
         guardrail_specificity: specificity,
         unfamiliar,
+        sight_recall,
+        sight_specificity,
     })
 }
 
@@ -145,8 +164,15 @@ impl VariantTable {
             "oracle"
         );
         let mut frames = format!(
-            "\non each world's own exploration ({CHECK_EPISODES} episodes): the guardrail's recall of hazard frames and its specificity, and the frames the familiarity test flags\n{:<22} {:>8} {:>8} {:>8} {:>11} {:>11}\n",
-            "world", "frames", "hazard", "recall", "specificity", "unfamiliar"
+            "\non each world's own exploration ({CHECK_EPISODES} episodes): the latent guardrail's and the hazard sight's recall of hazard frames and their specificity, and the frames the familiarity test flags\n{:<22} {:>8} {:>8} {:>8} {:>11} {:>12} {:>12} {:>11}\n",
+            "world",
+            "frames",
+            "hazard",
+            "recall",
+            "specificity",
+            "sight recall",
+            "sight spec.",
+            "unfamiliar"
         );
         let pct = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{:.1}%", 100.0 * v));
         for row in &self.rows {
@@ -187,12 +213,14 @@ impl VariantTable {
             );
             if let Some(f) = &row.frames {
                 frames += &format!(
-                    "{:<22} {:>8} {:>8} {:>8} {:>11} {:>11}\n",
+                    "{:<22} {:>8} {:>8} {:>8} {:>11} {:>12} {:>12} {:>11}\n",
                     row.name,
                     f.frames,
                     f.hazard_frames,
                     pct(f.guardrail_recall),
                     pct(f.guardrail_specificity),
+                    pct(f.sight_recall),
+                    pct(f.sight_specificity),
                     pct(f.unfamiliar)
                 );
             }

@@ -58,6 +58,22 @@ pub fn collect_exploration(
         .collect()
 }
 
+/// [`collect_exploration`]'s episodes handed to `on_episode` one at a time, so that only one
+/// episode's frames are held at once.
+pub fn explore_each(
+    spec: &Arc<WorldSpec>,
+    episodes: usize,
+    seed: u64,
+    on_episode: &mut dyn FnMut(LabelledEpisode),
+) -> Result<(), SimError> {
+    let seeds = SeedSequence::new(seed);
+    let mut env = Env::new(Arc::clone(spec));
+    for episode in 0..episodes {
+        on_episode(explore_episode(&mut env, &seeds, episode)?);
+    }
+    Ok(())
+}
+
 /// Episode `episode` of the exploration seeded by `seeds`, played in `env`.
 fn explore_episode(
     env: &mut Env,

@@ -18,7 +18,9 @@ mod search;
 pub use self::cost_models::{
     CostModels, CostModelsConfig, CostModelsError, FitReport, FolderFileError,
 };
-pub use self::exploration::{LabelledEpisode, LatentEpisodes, collect_exploration, encode_frames};
+pub use self::exploration::{
+    LabelledEpisode, LatentEpisodes, collect_exploration, encode_frames, explore_each,
+};
 pub use self::familiarity::Familiarity;
 pub use self::graph::{
     GraphFileError, LandmarkGraph, LandmarkRoute, LandmarkSet, ReplayFrames, ReplayGraph,
@@ -26,16 +28,16 @@ pub use self::graph::{
 };
 pub use self::learned::{
     Critic, CriticBatch, CriticConfig, CriticTrainer, HazardClassifier, HazardClassifierConfig,
-    HazardClassifierTrainer, ImaginedPoseErrors, POSE_DYNAMICS_ROLLOUT, POSE_FEATURES,
-    PoseDynamics, PoseDynamicsConfig, PoseDynamicsFitConfig, PoseDynamicsReport, PoseReadout,
-    PoseReadoutConfig, PoseReadoutReport, PoseReadoutTrainer, PredictorFitConfig,
-    PredictorFitError, PredictorFitReport, Trajectories, fit_pose_dynamics, fit_predictor,
-    readout_errors,
+    HazardClassifierTrainer, HazardSight, HazardSightConfig, HazardSightData, HazardSightReport,
+    ImaginedPoseErrors, POSE_DYNAMICS_ROLLOUT, POSE_FEATURES, PoseDynamics, PoseDynamicsConfig,
+    PoseDynamicsFitConfig, PoseDynamicsReport, PoseReadout, PoseReadoutConfig, PoseReadoutReport,
+    PoseReadoutTrainer, PredictorFitConfig, PredictorFitError, PredictorFitReport, SIGHT_STEPS,
+    Trajectories, fit_pose_dynamics, fit_predictor, readout_errors,
 };
 pub use self::numeric::cosine_decay;
 pub use self::objective::{
-    GoalCost, GoalCostConfig, LatentCostConfig, decide, decide_watching, imagine, latent_costs,
-    latent_distance_costs,
+    GoalCost, GoalCostConfig, LatentCostConfig, SightView, decide, decide_watching, imagine,
+    latent_costs, latent_distance_costs,
 };
 pub use self::poses::{POSE_DIM, PushPoses, path_costs};
 pub use self::search::{

@@ -19,11 +19,12 @@ use super::{
 use crate::ReplayBuffer;
 use crate::model::JepaModel;
 use crate::pipeline::{
-    EvalProgress, EvalSettings, EvalTable, Notice, PlannerGraph, PlanningConfig, cost_models_dir,
-    fit_cost_models, one_thread_pool, run_eval_table,
+    EXPLORATION_SEED, EvalProgress, EvalSettings, EvalTable, Notice, PlannerGraph, PlanningConfig,
+    cost_models_dir, fit_cost_models, one_thread_pool, run_eval_table,
 };
 use crate::plan::{
-    CostModels, HazardClassifier, LabelledEpisode, LatentEpisodes, collect_exploration,
+    CostModels, HazardClassifier, HazardSightConfig, HazardSightData, LabelledEpisode,
+    LatentEpisodes, collect_exploration,
 };
 use crate::probe::RidgeProbe;
 use crate::train::{
@@ -203,7 +204,7 @@ impl Actor {
         self.exploration = collect_exploration(
             &self.spec,
             self.config.planning.fit_episodes.clamp(2, 100),
-            self.config.seed ^ 0x00c0_ffee,
+            self.config.seed ^ EXPLORATION_SEED,
         )?;
         let pool = one_thread_pool()?;
         let looped = if self.config.clock == Clock::Lockstep {
@@ -325,23 +326,26 @@ impl Actor {
         // A loaded checkpoint is answered by this fit.
         self.controls.reloaded = false;
         let planning = &self.config.planning;
-        // A shorter fit than the final one: practice refits several times.
-        // Practice plans with the learner's predictor: the refit is for the final model.
+        // A shorter fit than the final one: practice refits several times (the predictor's
+        // refit only when asked: 750 steps of it at each refit left practice success where it
+        // was, 15 of 65 episodes against 18, on one lockstep two_rooms seed).
+        let seed = self.config.seed;
         let config = planning
             .cost_models_config(
                 &self.spec,
                 latest.encoder.latent_dim(),
                 latest.encoder.proprio_dims(),
-                self.config.seed,
+                seed,
                 planning.practice_critic_steps,
             )
-            .with_predictor(None);
-        // The pose dynamics do not depend on the weights: fitted once, then kept.
-        let kept_dynamics = self
+            .with_predictor(planning.predictor_fit(planning.practice_predictor_fit_steps, seed));
+        // The pose dynamics and the hazard sight do not depend on the weights: fitted once,
+        // then kept.
+        let (kept_dynamics, kept_sight) = self
             .models
             .take()
             .and_then(|m| Arc::try_unwrap(m).ok())
-            .and_then(|m| m.cost.pose_dynamics);
+            .map_or((None, None), |m| (m.cost.pose_dynamics, m.cost.sight));
         // A quarter of the final fit's steps: practice episodes need not be its best.
         let dynamics = config
             .pose_dynamics
@@ -350,21 +354,72 @@ impl Actor {
         let config =
             config.with_pose_dynamics(dynamics.map(|fit| fit.clone().with_steps(fit.steps / 4)));
         let context_dims = self.config.train.model.context_dims();
-        let (exploration, device) = (&self.exploration, &self.device);
-        let (mut cost, graphs, positions) = pool.install(|| {
-            let data = LatentEpisodes::encode(&latest, exploration, device);
-            let positions = position_probe(&data, exploration);
-            let cost = CostModels::fit(&data, config, device, &mut |_| {});
+        let (exploration, device, spec) = (&self.exploration, &self.device, &self.spec);
+        let mut explore_failed = None;
+        let (mut cost, graphs, positions, refit) = pool.install(|| {
+            let recorded = LatentEpisodes::encode(&latest, exploration, device);
+            let positions = position_probe(&recorded, exploration);
+            // The cost models on as many episodes as the final fit's, explored again and
+            // encoded one at a time (latents kept, not frames; the first episodes are the
+            // recorded ones): the route through 100 recorded episodes rarely held enough
+            // episodes of the goal's layout (two_rooms' door).
+            let data = match planning.fit_episodes > exploration.len() {
+                true => {
+                    let episodes = planning.fit_episodes;
+                    let explore_seed = seed ^ EXPLORATION_SEED;
+                    LatentEpisodes::explore(
+                        spec,
+                        &latest,
+                        episodes,
+                        explore_seed,
+                        device,
+                        &mut |_| {},
+                    )
+                    .unwrap_or_else(|err| {
+                        explore_failed = Some(err);
+                        recorded
+                    })
+                }
+                false => recorded,
+            };
+            let mut cost = CostModels::fit(&data, config, device, &mut |_| {});
+            let refit = cost.refit_predictor(&latest.predictor, &data, device, &mut |_| {});
             let graphs = PlannerGraph::build(&cost, planning, context_dims, device);
-            (cost, graphs, positions)
+            (cost, graphs, positions, refit)
         });
+        if let Some(err) = explore_failed {
+            self.tell(Event::Notice(format!(
+                "practice refit at step {weights_step}: exploring again failed ({err}); fitted on the {} recorded episodes",
+                self.exploration.len()
+            )));
+        }
+        if let Err(err) = refit {
+            self.tell(Event::Notice(format!(
+                "practice refit at step {weights_step}: {err}; practice imagines with the learner's predictor"
+            )));
+        }
         if kept_dynamics.is_some() {
             cost.pose_dynamics = kept_dynamics;
         }
         planning.apply_familiarity(&mut cost);
+        cost.sight = match kept_sight {
+            Some(sight) => Some(sight),
+            None if planning.hazard_sight && !self.spec.hazards.is_empty() => {
+                let mut data = HazardSightData::new(&self.spec, seed);
+                for episode in &self.exploration {
+                    data.add(episode);
+                }
+                data.fit(&HazardSightConfig::default())
+            }
+            None => None,
+        };
+        let model = match cost.predictor {
+            Some(_) => Arc::new(cost.planning_model(&latest)),
+            None => latest,
+        };
         self.models = Some(Arc::new(ActorModels {
             step: weights_step,
-            model: latest,
+            model,
             cost,
             graphs,
             positions,
@@ -603,7 +658,7 @@ impl Actor {
         self.exploration = collect_exploration(
             &spec,
             self.config.planning.fit_episodes.clamp(2, 100),
-            self.config.seed ^ 0x00c0_ffee,
+            self.config.seed ^ EXPLORATION_SEED,
         )?;
         self.spec = Arc::clone(&spec);
         self.config.world = spec;

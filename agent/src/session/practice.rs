@@ -83,6 +83,7 @@ impl<'m> PracticeEpisode<'m> {
                     pose_readout: models.cost.pose_readout.as_ref(),
                     pose_dynamics: models.cost.pose_dynamics.as_ref(),
                     familiarity: models.cost.familiarity.as_ref(),
+                    sight: models.cost.sight.as_ref(),
                 };
                 let planner = pool.install(|| {
                     EpisodePlanner::new(policy.clone(), &env, &goal_frame, seed, device)
@@ -140,21 +141,26 @@ impl<'m> PracticeEpisode<'m> {
         let Some(planning) = self.planning.as_mut() else {
             return Ok(());
         };
-        let guardrail = planning.planner.policy().guardrail;
+        let (guardrail, sight) = {
+            let policy = planning.planner.policy();
+            (policy.guardrail, policy.sight)
+        };
         let (env, frame, seed) = (&self.env, &self.goal_frame, self.seed);
         let policy = planning.policy.clone();
         let device = &self.device;
         let mut planner = pool.install(|| EpisodePlanner::new(policy, env, frame, seed, device))?;
-        planner.set_guardrail(guardrail);
+        planner.set_guardrail(guardrail, sight);
         planning.planner = planner;
         Ok(())
     }
 
-    /// Plans with (`true`) or without the models' hazard guardrail.
+    /// Plans with (`true`) or without the models' hazard guardrails (on latents and by sight).
     pub(super) fn set_guardrail(&mut self, on: bool) {
         if let Some(planning) = self.planning.as_mut() {
-            let guardrail = planning.models.guardrail(on);
-            planning.planner.set_guardrail(guardrail);
+            let sight = planning.models.cost.sight.as_ref().filter(|_| on);
+            planning
+                .planner
+                .set_guardrail(planning.models.guardrail(on), sight);
         }
     }
 
@@ -197,7 +203,7 @@ impl<'m> PracticeEpisode<'m> {
         let (planner, obs, models) = (&mut planning.planner, &self.obs, planning.models);
         let device = &self.device;
         let (plan, imagined) = pool.install(|| {
-            let latent = planner.encode(obs, device);
+            let latent = planner.observe(obs, device);
             let plan = planner.decide(latent.clone(), &mut |_, costs| {
                 rejected += costs.iter().filter(|c| c.is_infinite()).count();
                 best = costs

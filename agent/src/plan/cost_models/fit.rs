@@ -13,9 +13,9 @@ use crate::plan::exploration::LatentEpisodes;
 use crate::plan::familiarity::Familiarity;
 use crate::plan::graph::{LandmarkSet, ReplayFrames};
 use crate::plan::learned::{
-    Critic, CriticTrainer, HazardClassifier, HazardClassifierTrainer, PoseDynamics, PoseReadout,
-    PoseReadoutReport, PoseReadoutTrainer, PredictorFitError, Trajectories, fit_pose_dynamics,
-    fit_predictor, readout_errors,
+    Critic, CriticTrainer, HazardClassifier, HazardClassifierTrainer, HazardSight, PoseDynamics,
+    PoseReadout, PoseReadoutReport, PoseReadoutTrainer, PredictorFitError, Trajectories,
+    fit_pose_dynamics, fit_predictor, readout_errors,
 };
 use crate::plan::numeric::cosine_at;
 use crate::plan::poses::{POSE_DIM, PushPoses};
@@ -43,6 +43,10 @@ pub struct CostModels {
     /// How familiar a latent is to the recorded exploration (derived from `replay` when
     /// fitted or loaded, not saved); `None` without recorded frames.
     pub familiarity: Option<Familiarity>,
+    /// The guardrail that looks at the frame (fitted on the world's exploration frames when
+    /// the cost models are fitted or loaded, not saved); `None` when not asked for or the
+    /// world has no hazards.
+    pub sight: Option<HazardSight>,
     /// How they were fitted.
     pub config: CostModelsConfig,
     /// What the fit saw.
@@ -149,6 +153,7 @@ impl CostModels {
             guardrail,
             landmarks,
             familiarity: replay.as_ref().and_then(Familiarity::of_replay),
+            sight: None,
             replay,
             predictor: None,
             pose_readout,

@@ -230,6 +230,7 @@ impl CostModels {
             guardrail,
             landmarks,
             familiarity: replay.as_ref().and_then(Familiarity::of_replay),
+            sight: None,
             replay,
             predictor,
             pose_readout,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::latent_cost::{LatentCostConfig, add_action_costs, imagine, latent_distance_costs};
 use crate::model::JepaModel;
 use crate::plan::graph::LandmarkRoute;
-use crate::plan::learned::{Critic, HazardClassifier, PoseDynamics, PoseReadout};
+use crate::plan::learned::{Critic, HazardClassifier, HazardSight, PoseDynamics, PoseReadout};
 use crate::plan::numeric::to_vec;
 use crate::plan::poses::{PushPoses, path_costs};
 use crate::plan::search::{ActionSequences, Plan, Planner};
@@ -53,8 +53,30 @@ pub struct GoalCost<'a> {
     route: Option<&'a LandmarkRoute>,
     /// Push: the cost of the poses a readout sees; it replaces the critic.
     poses: Option<PoseCost<'a>>,
+    /// The guardrail that looks at the current frame.
+    sight: Option<SightView<'a>>,
     /// The lowest risk (see [`HazardClassifier::risk`]) seen and its sequence.
     safest: Option<(f32, Vec<f32>)>,
+    /// The lowest risk the sight saw and its sequence.
+    clearest: Option<(f32, Vec<f32>)>,
+}
+
+/// The hazard sight and what it looks at: the current frame (`[height, width, 3]` bytes) and
+/// the agent's proprioception.
+#[derive(Clone, Copy)]
+pub struct SightView<'a> {
+    /// The fitted sight.
+    pub sight: &'a HazardSight,
+    /// The current frame.
+    pub frame: &'a [u8],
+    /// Its width.
+    pub width: usize,
+    /// Its height.
+    pub height: usize,
+    /// Where the agent senses itself.
+    pub proprio: [f32; 2],
+    /// How far it moved in the last step (from the previous proprioception).
+    pub velocity: [f32; 2],
 }
 
 /// Push's cost in a [`GoalCost`]: push's cost-to-go between the poses a readout sees in the
@@ -91,8 +113,17 @@ impl<'a> GoalCost<'a> {
             goal,
             route: None,
             poses: None,
+            sight: None,
             safest: None,
+            clearest: None,
         }
+    }
+
+    /// Also rejects candidates whose first steps the hazard sight sees entering a hazard in
+    /// the current frame. `None` changes nothing.
+    pub fn with_sight(mut self, sight: Option<SightView<'a>>) -> Self {
+        self.sight = sight;
+        self
     }
 
     /// Measures the last imagined step's distance to the goal through `route` (with a
@@ -152,11 +183,11 @@ impl<'a> GoalCost<'a> {
             let poses = dynamics.rollout(start, candidates, &self.latent.device());
             let mut costs = path_costs(&poses, candidates.horizon, goal, *object_radius);
             add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
-            if self.guardrail.is_some() {
-                // The guardrail judges latents: imagine them too.
-                let imagined = imagine(self.model, &self.latent, candidates);
-                self.apply_guardrail(candidates, imagined, &mut costs);
-            }
+            // The guardrail judges latents: imagine them too.
+            let imagined = self
+                .guardrail
+                .map(|_| imagine(self.model, &self.latent, candidates));
+            self.apply_guardrail(candidates, imagined, &mut costs);
             return costs;
         }
         let imagined = imagine(self.model, &self.latent, candidates); // [s, h, d]
@@ -176,22 +207,48 @@ impl<'a> GoalCost<'a> {
             (None, None) => latent_distance_costs(latents.clone(), &self.goal, &self.config.latent),
         };
         add_action_costs(&mut costs, candidates, self.config.latent.action_weight);
-        self.apply_guardrail(candidates, latents, &mut costs);
+        self.apply_guardrail(candidates, Some(latents), &mut costs);
         costs
     }
 
-    /// Makes the candidates whose imagined `latents` the guardrail rejects infeasible, and
-    /// remembers the safest one.
+    /// Makes the candidates whose imagined `latents` the guardrail rejects, or whose first
+    /// steps the sight sees in a hazard, infeasible, and remembers the safest one.
     fn apply_guardrail(
         &mut self,
         candidates: &ActionSequences,
-        latents: Tensor<3>,
+        latents: Option<Tensor<3>>,
         costs: &mut [f32],
     ) {
-        let Some(guardrail) = self.guardrail else {
-            return;
+        let latent_risk = self
+            .guardrail
+            .zip(latents)
+            .map(|(guardrail, latents)| guardrail.risk(latents));
+        let sight_risk = self.sight.map(|view| {
+            let sequences: Vec<&[f32]> = (0..candidates.samples)
+                .map(|i| candidates.sequence(i))
+                .collect();
+            view.sight.risk(
+                view.frame,
+                view.width,
+                view.height,
+                view.proprio,
+                view.velocity,
+                &sequences,
+            )
+        });
+        if let Some(risks) = &sight_risk {
+            for (i, &risk) in risks.iter().enumerate() {
+                if self.clearest.as_ref().is_none_or(|(r, _)| risk < *r) {
+                    self.clearest = Some((risk, candidates.sequence(i).to_vec()));
+                }
+            }
+        }
+        let risks: Vec<f32> = match (latent_risk, sight_risk) {
+            (None, None) => return,
+            (Some(risk), None) | (None, Some(risk)) => risk,
+            (Some(a), Some(b)) => a.into_iter().zip(b).map(|(a, b)| a.max(b)).collect(),
         };
-        for (i, risk) in guardrail.risk(latents).into_iter().enumerate() {
+        for (i, risk) in risks.into_iter().enumerate() {
             if self.safest.as_ref().is_none_or(|(r, _)| risk < *r) {
                 self.safest = Some((risk, candidates.sequence(i).to_vec()));
             }
@@ -231,10 +288,23 @@ impl<'a> GoalCost<'a> {
     pub fn safest(&self) -> Option<&[f32]> {
         self.safest.as_ref().map(|(_, s)| s.as_slice())
     }
+
+    /// What to do when no candidate satisfied the guardrails. With the sight: the candidate
+    /// whose first steps it sees clear of hazards (the guardrail on latents, which learned
+    /// where hazards were, objected), or else standing still, which enters no hazard;
+    /// without it, the [`safest`](Self::safest) candidate.
+    pub fn fallback(&self) -> Option<Vec<f32>> {
+        match &self.clearest {
+            Some((risk, sequence)) if *risk < 1.0 => Some(sequence.clone()),
+            Some((_, sequence)) => Some(vec![0.0; sequence.len()]),
+            None => self.safest().map(<[f32]>::to_vec),
+        }
+    }
 }
 
 /// One receding-horizon decision: plans with `cost`; when no candidate satisfies the
-/// guardrails, says so (`stats.feasible` false) and returns the safest candidate it found.
+/// guardrails, says so (`stats.feasible` false) and returns its
+/// [`fallback`](GoalCost::fallback).
 pub fn decide(planner: &mut Planner, cost: &mut GoalCost<'_>) -> Plan {
     decide_watching(planner, cost, &mut |_, _| {})
 }
@@ -251,9 +321,9 @@ pub fn decide_watching(
         costs
     });
     if !plan.stats.feasible
-        && let Some(safest) = cost.safest()
+        && let Some(fallback) = cost.fallback()
     {
-        plan.actions = safest.to_vec();
+        plan.actions = fallback;
     }
     plan
 }

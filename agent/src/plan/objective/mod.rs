@@ -8,5 +8,5 @@
 mod goal_cost;
 mod latent_cost;
 
-pub use self::goal_cost::{GoalCost, GoalCostConfig, decide, decide_watching};
+pub use self::goal_cost::{GoalCost, GoalCostConfig, SightView, decide, decide_watching};
 pub use self::latent_cost::{LatentCostConfig, imagine, latent_costs, latent_distance_costs};
