@@ -180,10 +180,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let Some(result) = report.final_result else {
         bail!("the session ended before its evaluation");
     };
+    // The fit's notices were shown as the session sent them.
     print_fit_summary(&result.cost_models);
-    for notice in &result.notices {
-        eprintln!("warning: {notice}");
-    }
     let (summary, practice, table) = (&report.learner, &report.practice, &result.table);
 
     // Pictures: losses, success over time, one planned episode.
