@@ -80,6 +80,27 @@ fn in_unit_interval(path: &str, values: &[f32], what: &str) -> Result<(), SpecEr
     }
 }
 
+/// A range of factors (`what`: "scale", "mass factor", …): ordered, positive, at most
+/// [`MAX_SCALE`].
+fn factor_range(path: &str, range: [f32; 2], what: &str) -> Result<(), SpecError> {
+    ordered_range(path, range, &format!("the {what} range"))?;
+    positive(
+        &format!("{path}[0]"),
+        range[0],
+        &format!("the smallest {what}"),
+    )?;
+    if range[1] > MAX_SCALE {
+        return Err(out_of_range(
+            format!("{path}[1]"),
+            format!(
+                "the largest {what} must be at most {MAX_SCALE}, got {}",
+                range[1]
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn ordered_range(path: &str, range: [f32; 2], what: &str) -> Result<(), SpecError> {
     finite(path, &range)?;
     if range[0] <= range[1] {
@@ -291,17 +312,7 @@ impl WorldSpec {
                     ordered_range(&format!("{at}.range_deg"), *range_deg, "the yaw range")?;
                 }
                 RandomisationSpec::Scale { range, .. } => {
-                    ordered_range(&format!("{at}.range"), *range, "the scale range")?;
-                    positive(&format!("{at}.range[0]"), range[0], "the smallest scale")?;
-                    if range[1] > MAX_SCALE {
-                        return Err(out_of_range(
-                            format!("{at}.range[1]"),
-                            format!(
-                                "the largest scale must be at most {MAX_SCALE}, got {}",
-                                range[1]
-                            ),
-                        ));
-                    }
+                    factor_range(&format!("{at}.range"), *range, "scale")?;
                 }
                 RandomisationSpec::Colour { jitter, .. } => {
                     in_unit_interval(&format!("{at}.jitter"), &[*jitter], "the colour jitter")?;
@@ -347,30 +358,8 @@ impl WorldSpec {
                             ),
                         ));
                     }
-                    for (field, range, what) in [
-                        ("friction", friction, "friction factor"),
-                        ("mass", mass, "mass factor"),
-                    ] {
-                        ordered_range(
-                            &format!("{at}.{field}"),
-                            *range,
-                            &format!("the {what} range"),
-                        )?;
-                        positive(
-                            &format!("{at}.{field}[0]"),
-                            range[0],
-                            &format!("the smallest {what}"),
-                        )?;
-                        if range[1] > MAX_SCALE {
-                            return Err(out_of_range(
-                                format!("{at}.{field}[1]"),
-                                format!(
-                                    "the largest {what} must be at most {MAX_SCALE}, got {}",
-                                    range[1]
-                                ),
-                            ));
-                        }
-                    }
+                    factor_range(&format!("{at}.friction"), *friction, "friction factor")?;
+                    factor_range(&format!("{at}.mass"), *mass, "mass factor")?;
                 }
                 RandomisationSpec::Light { ambient, diffuse } => {
                     ordered_range(&format!("{at}.ambient"), *ambient, "the ambient range")?;
