@@ -255,8 +255,8 @@ pub fn bench_plan(
     device: &Device,
 ) -> PlanBenchRow {
     use crate::plan::{
-        CemConfig, CriticConfig, GoalCost, GoalCostConfig, HazardClassifierConfig, PlanMethod,
-        Planner, PlannerConfig, decide,
+        CriticConfig, GoalCost, GoalCostConfig, HazardClassifierConfig, Planner, PlannerConfig,
+        decide,
     };
     let config = JepaConfig::new();
     let model = config.init(device);
@@ -273,16 +273,12 @@ pub fn bench_plan(
         .encoder
         .forward(frames_to_tensor(&frame, 1, 64, 64, device), None);
     let cost_config = GoalCostConfig::default();
-    let mut planner = Planner::new(PlannerConfig {
+    let mut planner = Planner::new(PlannerConfig::cem(
         horizon,
-        method: PlanMethod::Cem(CemConfig {
-            samples,
-            elites: (samples / 10).max(4),
-            iterations,
-            ..CemConfig::default()
-        }),
-        ..PlannerConfig::default()
-    });
+        samples,
+        (samples / 10).max(4),
+        iterations,
+    ));
     let mut times: Vec<f64> = (0..decisions.max(2) + 1)
         .map(|_| {
             let start = Instant::now();

@@ -11,9 +11,7 @@ use agent::eval::{
     wilson_interval,
 };
 use agent::model::JepaConfig;
-use agent::plan::{
-    CemConfig, Familiarity, GoalCostConfig, PlanMethod, PlannerConfig, ReplayFrames,
-};
+use agent::plan::{Familiarity, GoalCostConfig, PlannerConfig, ReplayFrames};
 use burn::prelude::Device;
 
 #[test]
@@ -33,16 +31,7 @@ fn the_oracle_reaches_goals_safely_and_random_actions_do_not() {
     let path = common::reach_world_path();
     let spec = Arc::new(sim::WorldSpec::from_json_file(path).expect("world"));
     let device = Device::flex();
-    let oracle = PlannerConfig {
-        horizon: 6,
-        method: PlanMethod::Cem(CemConfig {
-            samples: 48,
-            elites: 8,
-            iterations: 2,
-            ..CemConfig::default()
-        }),
-        ..PlannerConfig::default()
-    };
+    let oracle = PlannerConfig::cem(6, 48, 8, 2);
     let report = evaluate(
         &spec,
         &EvalPolicy::Oracle(oracle),
@@ -82,17 +71,7 @@ fn the_plan_diagnostic_examines_every_tenth_decision_of_the_learned_planner() {
     let policy = EvalPolicy::Learned(LearnedPolicy {
         model: &model,
         // No deadline: the episode is the same every time.
-        planner: PlannerConfig {
-            horizon: 3,
-            method: PlanMethod::Cem(CemConfig {
-                samples: 16,
-                elites: 4,
-                iterations: 1,
-                ..CemConfig::default()
-            }),
-            deadline: None,
-            ..PlannerConfig::default()
-        },
+        planner: PlannerConfig::cem(3, 16, 4, 1),
         cost: GoalCostConfig::default(),
         critic: None,
         guardrail: None,

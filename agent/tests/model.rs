@@ -760,8 +760,8 @@ fn guardrails_reject_plans_that_imagine_entering_a_hazard() {
 fn with_no_feasible_candidate_the_planner_says_so_and_takes_the_safest() {
     use agent::model::JepaConfig;
     use agent::plan::{
-        CemConfig, GoalCost, GoalCostConfig, HazardClassifierConfig, HazardClassifierTrainer,
-        PlanMethod, Planner, PlannerConfig, decide,
+        GoalCost, GoalCostConfig, HazardClassifierConfig, HazardClassifierTrainer, Planner,
+        PlannerConfig, decide,
     };
     let device = device();
     let model = JepaConfig::new().with_latent(8).init(&device);
@@ -782,16 +782,7 @@ fn with_no_feasible_candidate_the_planner_says_so_and_takes_the_safest() {
     let latent = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
     let goal = Tensor::<2>::random([1, 8], burn::tensor::Distribution::Default, &device);
     let mut cost = GoalCost::new(&model, None, Some(&guardrail), &config, latent, goal);
-    let mut planner = Planner::new(PlannerConfig {
-        horizon: 3,
-        method: PlanMethod::Cem(CemConfig {
-            samples: 16,
-            elites: 4,
-            iterations: 2,
-            ..CemConfig::default()
-        }),
-        ..PlannerConfig::default()
-    });
+    let mut planner = Planner::new(PlannerConfig::cem(3, 16, 4, 2));
     let plan = decide(&mut planner, &mut cost);
     assert!(!plan.stats.feasible, "{:?}", plan.stats);
     assert_eq!(Some(plan.actions.as_slice()), cost.safest());

@@ -317,17 +317,8 @@ impl PlanningConfig {
 pub fn oracle_planner(spec: &WorldSpec) -> PlannerConfig {
     let pushes = matches!(spec.task.goal, GoalSpec::ObjectPose { .. });
     PlannerConfig {
-        horizon: if pushes { 10 } else { 6 },
-        action_dim: 2,
         action_low: spec.agent.action_low.to_vec(),
         action_high: spec.agent.action_high.to_vec(),
-        method: PlanMethod::Cem(CemConfig {
-            samples: 48,
-            elites: 8,
-            iterations: 2,
-            ..CemConfig::default()
-        }),
-        deadline: None,
-        seed: 0,
+        ..PlannerConfig::cem(if pushes { 10 } else { 6 }, 48, 8, 2)
     }
 }

@@ -86,7 +86,19 @@ pub fn check_frames(
     seed: u64,
     device: &Device,
 ) -> Result<FrameCheck, PipelineError> {
-    let data = LatentEpisodes::explore(spec, model, episodes, seed, device, &mut |_| {})?;
+    // One exploration: each episode encoded for the latent tests and, with a sight, its
+    // footprints kept for the sight's (frames held one episode at a time).
+    let mut data = LatentEpisodes::default();
+    let mut footprints = cost_models
+        .sight
+        .as_ref()
+        .map(|_| HazardSightData::new(spec, seed));
+    explore_each(spec, episodes, seed, &mut |episode| {
+        data.add(model, &episode, device);
+        if let Some(footprints) = &mut footprints {
+            footprints.add(&episode);
+        }
+    })?;
     let latents: Vec<&Vec<f32>> = data.latents.iter().flatten().collect();
     let flags: Vec<bool> = data.in_hazard.iter().flatten().copied().collect();
     let hazard_frames = flags.iter().filter(|f| **f).count();
@@ -117,12 +129,7 @@ pub fn check_frames(
         latents.iter().filter(|z| f.is_unfamiliar(z)).count() as f64 / latents.len().max(1) as f64
     });
     let (mut sight_recall, mut sight_specificity) = (None, None);
-    if let Some(sight) = &cost_models.sight {
-        // The same episodes again, their frames kept one episode at a time.
-        let mut footprints = HazardSightData::new(spec, seed);
-        explore_each(spec, episodes, seed, &mut |episode| {
-            footprints.add(&episode);
-        })?;
+    if let (Some(sight), Some(footprints)) = (&cost_models.sight, &footprints) {
         let (recall, specificity) = footprints.judge(sight, false);
         let (all, inside) = footprints.counts();
         sight_recall = (inside > 0).then_some(recall);

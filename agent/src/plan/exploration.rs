@@ -3,6 +3,7 @@
 //! and the same episodes encoded by one model ([`LatentEpisodes`]).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -134,7 +135,7 @@ impl LatentEpisodes {
     pub fn encode(model: &JepaModel, episodes: &[LabelledEpisode], device: &Device) -> Self {
         let mut out = Self::default();
         for episode in episodes.iter().filter(|e| !e.is_empty()) {
-            out.push(model, episode, device);
+            out.add(model, episode, device);
         }
         out
     }
@@ -150,17 +151,35 @@ impl LatentEpisodes {
         device: &Device,
         progress: &mut dyn FnMut(f64),
     ) -> Result<Self, SimError> {
+        Self::explore_until(spec, model, episodes, seed, None, device, progress)
+    }
+
+    /// [`explore`](Self::explore), stopping early (after at least two episodes) once
+    /// `deadline` has passed: the episodes kept are the first ones, as without a deadline.
+    pub fn explore_until(
+        spec: &Arc<WorldSpec>,
+        model: &JepaModel,
+        episodes: usize,
+        seed: u64,
+        deadline: Option<Instant>,
+        device: &Device,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<Self, SimError> {
         let seeds = SeedSequence::new(seed);
         let mut env = Env::new(Arc::clone(spec));
         let mut out = Self::default();
         for episode in 0..episodes {
-            out.push(model, &explore_episode(&mut env, &seeds, episode)?, device);
+            if episode >= 2 && deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            out.add(model, &explore_episode(&mut env, &seeds, episode)?, device);
             progress((episode + 1) as f64 / episodes.max(1) as f64);
         }
         Ok(out)
     }
 
-    fn push(&mut self, model: &JepaModel, episode: &LabelledEpisode, device: &Device) {
+    /// Encodes `episode` with `model` and appends it.
+    pub fn add(&mut self, model: &JepaModel, episode: &LabelledEpisode, device: &Device) {
         let flat = encode_frames(
             model,
             &episode.frames,

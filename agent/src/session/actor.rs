@@ -311,13 +311,18 @@ impl Actor {
 
     /// Whether the actor's models predate `weights_step` by long enough to refit.
     fn stale(&self, weights_step: u64) -> bool {
-        let refit_every = match self.config.budget {
-            Budget::Time(budget) => Duration::from_secs_f64((budget.as_secs_f64() / 5.0).max(20.0)),
-            _ => Duration::from_secs(120),
-        };
+        let refit_every = self.refit_interval();
         self.models
             .as_ref()
             .is_none_or(|m| m.step != weights_step && m.fitted_at.elapsed() >= refit_every)
+    }
+
+    /// How long practice plays on one fit before refitting on newer weights.
+    fn refit_interval(&self) -> Duration {
+        match self.config.budget {
+            Budget::Time(budget) => Duration::from_secs_f64((budget.as_secs_f64() / 5.0).max(20.0)),
+            _ => Duration::from_secs(120),
+        }
     }
 
     /// Fits the practice cost models on the step-`weights_step` weights `latest`.
@@ -355,6 +360,12 @@ impl Actor {
             config.with_pose_dynamics(dynamics.map(|fit| fit.clone().with_steps(fit.steps / 4)));
         let context_dims = self.config.train.model.context_dims();
         let (exploration, device, spec) = (&self.exploration, &self.device, &self.spec);
+        // On a time budget, exploring again stops after half the refit interval (800 episodes
+        // take minutes on a laptop, more than a 10-minute demo's practice phase can spare).
+        let explore_deadline = match self.config.budget {
+            Budget::Time(_) => Some(Instant::now() + self.refit_interval() / 2),
+            _ => None,
+        };
         let mut explore_failed = None;
         let (mut cost, graphs, positions, refit) = pool.install(|| {
             let recorded = LatentEpisodes::encode(&latest, exploration, device);
@@ -367,11 +378,12 @@ impl Actor {
                 true => {
                     let episodes = planning.fit_episodes;
                     let explore_seed = seed ^ EXPLORATION_SEED;
-                    LatentEpisodes::explore(
+                    LatentEpisodes::explore_until(
                         spec,
                         &latest,
                         episodes,
                         explore_seed,
+                        explore_deadline,
                         device,
                         &mut |_| {},
                     )

@@ -638,10 +638,7 @@ mod tests {
     #[test]
     fn the_planner_stands_still_where_every_step_is_seen_in_a_hazard() {
         use crate::model::JepaConfig;
-        use crate::plan::{
-            CemConfig, GoalCost, GoalCostConfig, PlanMethod, Planner, PlannerConfig, SightView,
-            decide,
-        };
+        use crate::plan::{GoalCost, GoalCostConfig, Planner, PlannerConfig, SightView, decide};
         use burn::prelude::*;
         let device = Device::flex();
         let model = JepaConfig::new().with_latent(8).init(&device);
@@ -660,16 +657,7 @@ mod tests {
             };
             let mut cost =
                 GoalCost::new(&model, None, None, &config, latent, goal).with_sight(Some(view));
-            let mut planner = Planner::new(PlannerConfig {
-                horizon: 3,
-                method: PlanMethod::Cem(CemConfig {
-                    samples: 16,
-                    elites: 4,
-                    iterations: 2,
-                    ..CemConfig::default()
-                }),
-                ..PlannerConfig::default()
-            });
+            let mut planner = Planner::new(PlannerConfig::cem(3, 16, 4, 2));
             decide(&mut planner, &mut cost)
         };
         // Red all round: no step is safe, and standing still enters nothing.

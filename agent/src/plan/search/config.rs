@@ -100,3 +100,20 @@ impl Default for PlannerConfig {
         }
     }
 }
+
+impl PlannerConfig {
+    /// CEM with `samples` candidates, `elites` kept and `iterations` refits over `horizon`
+    /// decisions; the rest (bounds of ±1, no deadline, seed 0) as by default.
+    pub fn cem(horizon: usize, samples: usize, elites: usize, iterations: usize) -> Self {
+        Self {
+            horizon,
+            method: PlanMethod::Cem(CemConfig {
+                samples,
+                elites,
+                iterations,
+                ..CemConfig::default()
+            }),
+            ..Self::default()
+        }
+    }
+}
