@@ -2,6 +2,7 @@
 //! exploration policy, recorded as frames with the simulator's labels ([`LabelledEpisode`]),
 //! and the same episodes encoded by one model ([`LatentEpisodes`]).
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -151,15 +152,16 @@ impl LatentEpisodes {
         device: &Device,
         progress: &mut dyn FnMut(f64),
     ) -> Result<Self, SimError> {
-        Self::explore_until(spec, model, episodes, seed, None, device, progress)
+        Self::explore_until(spec, model, 0..episodes, seed, None, device, progress)
     }
 
-    /// [`explore`](Self::explore), stopping early (after at least two episodes) once
-    /// `deadline` has passed: the episodes kept are the first ones, as without a deadline.
+    /// Episodes `episodes` of [`explore`](Self::explore)'s sequence (so `n..m` continues the
+    /// first `n`), stopping early once `deadline` has passed: the episodes kept are the first
+    /// of the range.
     pub fn explore_until(
         spec: &Arc<WorldSpec>,
         model: &JepaModel,
-        episodes: usize,
+        episodes: Range<usize>,
         seed: u64,
         deadline: Option<Instant>,
         device: &Device,
@@ -168,14 +170,23 @@ impl LatentEpisodes {
         let seeds = SeedSequence::new(seed);
         let mut env = Env::new(Arc::clone(spec));
         let mut out = Self::default();
-        for episode in 0..episodes {
-            if episode >= 2 && deadline.is_some_and(|d| Instant::now() >= d) {
+        let total = episodes.len().max(1) as f64;
+        for (done, episode) in episodes.enumerate() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
             out.add(model, &explore_episode(&mut env, &seeds, episode)?, device);
-            progress((episode + 1) as f64 / episodes.max(1) as f64);
+            progress((done + 1) as f64 / total);
         }
         Ok(out)
+    }
+
+    /// Appends `more`'s episodes.
+    pub fn append(&mut self, more: Self) {
+        self.latents.extend(more.latents);
+        self.in_hazard.extend(more.in_hazard);
+        self.actions.extend(more.actions);
+        self.poses.extend(more.poses);
     }
 
     /// Encodes `episode` with `model` and appends it.

@@ -370,30 +370,25 @@ impl Actor {
         let (mut cost, graphs, positions, refit) = pool.install(|| {
             let recorded = LatentEpisodes::encode(&latest, exploration, device);
             let positions = position_probe(&recorded, exploration);
-            // The cost models on as many episodes as the final fit's, explored again and
-            // encoded one at a time (latents kept, not frames; the first episodes are the
-            // recorded ones): the route through 100 recorded episodes rarely held enough
-            // episodes of the goal's layout (two_rooms' door).
-            let data = match planning.fit_episodes > exploration.len() {
-                true => {
-                    let episodes = planning.fit_episodes;
-                    let explore_seed = seed ^ EXPLORATION_SEED;
-                    LatentEpisodes::explore_until(
-                        spec,
-                        &latest,
-                        episodes,
-                        explore_seed,
-                        explore_deadline,
-                        device,
-                        &mut |_| {},
-                    )
-                    .unwrap_or_else(|err| {
-                        explore_failed = Some(err);
-                        recorded
-                    })
+            // The cost models on as many episodes as the final fit's: the recorded ones, then
+            // the rest of the same exploration, explored again and encoded one at a time
+            // (latents kept, not frames): the route through 100 recorded episodes rarely held
+            // enough episodes of the goal's layout (two_rooms' door).
+            let mut data = recorded;
+            if planning.fit_episodes > data.latents.len() {
+                match LatentEpisodes::explore_until(
+                    spec,
+                    &latest,
+                    data.latents.len()..planning.fit_episodes,
+                    seed ^ EXPLORATION_SEED,
+                    explore_deadline,
+                    device,
+                    &mut |_| {},
+                ) {
+                    Ok(more) => data.append(more),
+                    Err(err) => explore_failed = Some(err),
                 }
-                false => recorded,
-            };
+            }
             let mut cost = CostModels::fit(&data, config, device, &mut |_| {});
             let refit = cost.refit_predictor(&latest.predictor, &data, device, &mut |_| {});
             let graphs = PlannerGraph::build(&cost, planning, context_dims, device);
