@@ -7,9 +7,11 @@ mod common;
 
 use common::{assert_ok, kennel, stderr, stdout};
 
-const FAST: [&str; 10] = [
+const FAST: [&str; 12] = [
     "--fit-episodes",
     "3",
+    "--practice-critic-steps",
+    "200",
     "--predictor-fit-steps",
     "30",
     "--practice-predictor-fit-steps",
@@ -350,8 +352,6 @@ fn a_lockstep_demo_gives_the_same_report_twice() {
             "--envs",
             "4",
             "--critic-steps",
-            "200",
-            "--practice-critic-steps",
             "200",
             "--out",
             run,

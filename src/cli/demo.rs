@@ -242,6 +242,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "eval_episodes": args.eval_episodes,
         "eval": table.to_json(),
         "practice": practice,
+        "warnings": table.warnings(),
         "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
     });
     if let serde_json::Value::Object(object) = &mut report_json {
@@ -266,6 +267,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     print!("{}", table.render());
     println!("{}", budget_line(&planner));
+    for warning in table.warnings() {
+        eprintln!("{warning}");
+    }
     println!("report {}", report_path.display());
     for f in &files {
         println!("wrote {}", f.display());

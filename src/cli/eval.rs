@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use agent::eval::{PlanDiagnostic, episode_seeds, plan_diagnostic};
 use agent::pipeline::{
     CriticKind, EvalProgress, EvalSettings, FitProgress, GraphSearch, PlannerGraph, PlanningConfig,
-    SearchMethod, VariantWorld, learned_policy, load_or_fit_cost_models, run_eval_table,
-    run_variant_table,
+    SearchMethod, VariantWorld, learned_policy, load_or_fit_cost_models, poor_cost_warning,
+    run_eval_table, run_variant_table,
 };
 use agent::plan::{
     CostModels, POSE_DYNAMICS_ROLLOUT, PlanMethod, PlannerConfig, PoseDynamicsReport,
@@ -450,6 +450,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 serde_json::to_value(&cost_models.report)?,
             );
             object.insert("plan_diagnostic".into(), serde_json::to_value(&blame)?);
+            object.insert("warnings".into(), serde_json::to_value(table.warnings())?);
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
@@ -465,6 +466,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         if let Some(blame) = &blame {
             println!("{}", plan_diagnostic_line(blame));
         }
+    }
+    // Standard error, so that --json's output stays one object.
+    for warning in table.warnings() {
+        eprintln!("{warning}");
     }
     Ok(())
 }
@@ -551,6 +556,11 @@ fn run_variants(
         );
         print!("{}", table.render());
         println!("{}", budget_line(&settings.planner));
+    }
+    // The world's own row: the variants' costs are expected to rank worse.
+    let world_rho = table.rows.first().and_then(|r| r.learned.cost_spearman);
+    if let Some(warning) = world_rho.and_then(poor_cost_warning) {
+        eprintln!("{warning}");
     }
     Ok(())
 }

@@ -490,12 +490,64 @@ fn render(report: &GridReport) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // A seed whose learned cost ranks its own world poorly learned a poor latent: say which.
+    // (A seed without a ρ is left out of the values: then they no longer line up with seeds.)
+    if let Some(world) = report
+        .rows
+        .first()
+        .filter(|w| w.cost_spearman.undefined == 0)
+    {
+        for (seed, rho) in world.seeds.iter().zip(&world.cost_spearman.values) {
+            if *rho < agent::pipeline::POOR_COST_SPEARMAN {
+                out += &format!(
+                    "seed {seed} learned a poor latent: its cost ρ on {} is {rho:.3}, below {}\n",
+                    world.name,
+                    agent::pipeline::POOR_COST_SPEARMAN
+                );
+            }
+        }
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::OverSeeds;
+    use super::{GridReport, GridRow, OverSeeds, render};
+
+    fn row(name: &str, success: Vec<f64>, rho: Vec<f64>) -> GridRow {
+        GridRow {
+            name: name.to_owned(),
+            seeds: vec![0, 1, 2],
+            reach: "trained".to_owned(),
+            held_out: false,
+            success: OverSeeds::new(success.clone()),
+            relative_success: OverSeeds::new(vec![1.0; 3]),
+            successes: 0,
+            episodes: 600,
+            hazard_entries: 0,
+            cost_spearman: OverSeeds::new(rho),
+        }
+    }
+
+    #[test]
+    fn the_table_names_a_seed_that_learned_a_poor_latent() {
+        let report = GridReport {
+            world: "two_rooms".to_owned(),
+            seeds: vec![0, 1, 2],
+            learner_steps: 1300,
+            episodes: 200,
+            variant_episodes: 50,
+            practice_success: OverSeeds::new(vec![0.4, 0.5, 0.3]),
+            rows: vec![
+                row("two_rooms", vec![0.8, 0.9, 0.5], vec![0.91, 0.94, 0.15]),
+                // A variant's ρ is expected to be poor: not a seed's fault.
+                row("recoloured", vec![0.0; 3], vec![0.1, 0.2, 0.1]),
+            ],
+        };
+        let text = render(&report);
+        assert!(text.contains("seed 2 learned a poor latent: its cost ρ on two_rooms is 0.150"));
+        assert_eq!(text.matches("poor latent").count(), 1, "{text}");
+    }
 
     #[test]
     fn over_seeds_gives_the_t_interval() {

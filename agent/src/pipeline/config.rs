@@ -149,7 +149,7 @@ impl Default for PlanningConfig {
             fit_episodes: 800,
             critic_step_weight: 0.1,
             critic_steps: CostModelsConfig::new().critic_steps,
-            practice_critic_steps: 1_500,
+            practice_critic_steps: 10_000,
             critic: CriticKind::Quasimetric,
             diagnostic_episodes: 400,
             graph: GraphSearch::Replay { episodes: 40 },

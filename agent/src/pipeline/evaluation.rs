@@ -44,6 +44,21 @@ pub enum EvalProgress {
     CostDiagnostic,
 }
 
+/// A learned cost whose rank correlation with the true distance to the goal (the cost
+/// diagnostic's ρ) is below this ranks states too poorly to plan with: runs that planned well
+/// measured 0.89–0.96 on the navigation worlds and 0.65 on push; a two_rooms seed whose latent
+/// learned poorly, 0.15–0.30, and planned to half their success (docs/results/transfer.md).
+pub const POOR_COST_SPEARMAN: f64 = 0.5;
+
+/// The warning for a learned cost ranked `rho` by the cost diagnostic, if it is poor.
+pub fn poor_cost_warning(rho: f64) -> Option<String> {
+    (rho < POOR_COST_SPEARMAN).then(|| {
+        format!(
+            "warning: the learned cost ranks held-out states poorly (cost ρ {rho:.3}, below {POOR_COST_SPEARMAN}; runs that plan well reach 0.65–0.96, measured against the simulator's true distances): this run learned a poor model of the world and its planner will fail often. Learn again with another --seed, or for longer"
+        )
+    })
+}
+
 /// Named rows of one evaluation, the learned planner first.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalTable {
@@ -55,6 +70,17 @@ impl EvalTable {
     /// The row called `name`.
     pub fn row(&self, name: &str) -> Option<&EvalReport> {
         self.rows.iter().find(|(n, _)| n == name).map(|(_, r)| r)
+    }
+
+    /// What the user should know about the learned row: a poorly ranking cost
+    /// ([`poor_cost_warning`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.rows
+            .first()
+            .and_then(|(_, r)| r.cost_spearman)
+            .and_then(poor_cost_warning)
+            .into_iter()
+            .collect()
     }
 
     /// One JSON object: the learned row's keys at the top, each other row as an object.
@@ -282,4 +308,29 @@ pub fn one_thread_pool() -> Result<rayon::ThreadPool, PipelineError> {
         .num_threads(1)
         .build()
         .map_err(|err| PipelineError::Config(format!("cannot build a one-thread pool: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EvalTable, poor_cost_warning};
+    use crate::eval::EvalReport;
+
+    #[test]
+    fn a_poorly_ranking_learned_cost_is_a_warning() {
+        assert!(poor_cost_warning(0.91).is_none());
+        assert!(poor_cost_warning(0.15).is_some_and(|w| w.contains("cost ρ 0.150")));
+        let table = |rho: Option<f64>| EvalTable {
+            rows: vec![(
+                "learned".to_owned(),
+                EvalReport {
+                    cost_spearman: rho,
+                    ..EvalReport::default()
+                },
+            )],
+        };
+        assert_eq!(table(Some(0.2)).warnings().len(), 1);
+        assert!(table(Some(0.9)).warnings().is_empty());
+        // No diagnostic ran: nothing to say.
+        assert!(table(None).warnings().is_empty());
+    }
 }

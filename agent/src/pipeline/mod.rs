@@ -11,7 +11,8 @@ mod variants;
 
 pub use self::config::{CriticKind, GraphSearch, PlanningConfig, SearchMethod, oracle_planner};
 pub use self::evaluation::{
-    EvalProgress, EvalSettings, EvalTable, learned_policy, one_thread_pool, run_eval_table,
+    EvalProgress, EvalSettings, EvalTable, POOR_COST_SPEARMAN, learned_policy, one_thread_pool,
+    poor_cost_warning, run_eval_table,
 };
 pub use self::fit::{
     CostModelsSource, EXPLORATION_SEED, FitProgress, Notice, cost_models_dir, fit_cost_models,
